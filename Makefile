@@ -1,0 +1,29 @@
+# lsfuse developer targets. The README's test command is `make test`.
+GO ?= go
+PKGS := ./...
+
+.PHONY: build test test-short lint fmt bench golden
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/lsfuse ./cmd/lsfuse
+
+test:
+	$(GO) test -count=1 -timeout 45m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Regenerates testdata/golden/ from the reference equations in PyTorch
+# (Debian python3-torch, run with /usr/bin/python3).
+golden:
+	/usr/bin/python3 scripts/golden.py testdata/golden

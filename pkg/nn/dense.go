@@ -1,0 +1,87 @@
+package nn
+
+import (
+	"fmt"
+
+	"gorgonia.org/tensor"
+)
+
+// Float is the set of element types lsfuse computes in.
+type Float interface{ ~float32 | ~float64 }
+
+// NewDense returns a tensor of dtype dt and the given shape holding vals
+// converted to dt. vals must have the shape's size; nil means zeros.
+func NewDense(dt tensor.Dtype, shape []int, vals []float64) *tensor.Dense {
+	n := prod(shape)
+	if vals != nil && len(vals) != n {
+		panic(fmt.Sprintf("nn.NewDense: %d values for shape %v", len(vals), shape))
+	}
+	switch dt {
+	case tensor.Float32:
+		b := make([]float32, n)
+		for i, v := range vals {
+			b[i] = float32(v)
+		}
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(b))
+	case tensor.Float64:
+		b := make([]float64, n)
+		copy(b, vals)
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(b))
+	}
+	panic(fmt.Sprintf("nn.NewDense: unsupported dtype %v", dt))
+}
+
+// Zeros returns a zero tensor of dtype dt and the given shape.
+func ZerosDense(dt tensor.Dtype, shape ...int) *tensor.Dense { return NewDense(dt, shape, nil) }
+
+// ToFloat64 copies a float32 or float64 tensor's elements (in row-major
+// order) into a new []float64.
+func ToFloat64(t tensor.Tensor) ([]float64, error) {
+	d, ok := t.(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("nn: expected *tensor.Dense, got %T", t)
+	}
+	if !d.IsNativelyAccessible() || d.RequiresIterator() {
+		d = d.Materialize().(*tensor.Dense)
+	}
+	switch b := d.Data().(type) {
+	case []float64:
+		return append([]float64(nil), b...), nil
+	case []float32:
+		out := make([]float64, len(b))
+		for i, v := range b {
+			out[i] = float64(v)
+		}
+		return out, nil
+	case float64:
+		return []float64{b}, nil
+	case float32:
+		return []float64{float64(b)}, nil
+	}
+	return nil, fmt.Errorf("nn: unsupported tensor data %T", d.Data())
+}
+
+// SetFromFloat64 overwrites t's elements with vals converted to t's dtype.
+func SetFromFloat64(t *tensor.Dense, vals []float64) error {
+	switch b := t.Data().(type) {
+	case []float64:
+		if len(b) != len(vals) {
+			return fmt.Errorf("nn: %d values for a tensor of %d", len(vals), len(b))
+		}
+		copy(b, vals)
+	case []float32:
+		if len(b) != len(vals) {
+			return fmt.Errorf("nn: %d values for a tensor of %d", len(vals), len(b))
+		}
+		for i, v := range vals {
+			b[i] = float32(v)
+		}
+	default:
+		return fmt.Errorf("nn: unsupported tensor data %T", t.Data())
+	}
+	return nil
+}
+
+// Slice returns the backing slice of a float tensor of element type T.
+// It panics if the tensor's dtype is not T: kernels dispatch on dtype first.
+func Slice[T Float](t *tensor.Dense) []T { return t.Data().([]T) }
