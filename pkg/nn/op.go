@@ -74,8 +74,10 @@ func (o *kernelOp) Arity() int { return o.arity }
 
 func (o *kernelOp) Type() hm.Type {
 	ts := make([]hm.Type, 0, o.arity+1)
+	// Inputs get private type variables: Gorgonia's own inference names the
+	// return type 'b', so 'a'+i would tie the output type to input 1.
 	for i := 0; i < o.arity; i++ {
-		ts = append(ts, hm.TypeVariable(rune('a'+i)))
+		ts = append(ts, hm.TypeVariable(rune(0x10000+i)))
 	}
 	ts = append(ts, G.TensorType{Dims: len(o.outShape), Of: o.dt})
 	return hm.NewFnType(ts...)
