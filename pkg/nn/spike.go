@@ -226,6 +226,9 @@ func Pointwise(x *G.Node, name string, f, df func(float64) float64) (*G.Node, er
 	if dt := x.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
 		return nil, fmt.Errorf("%s: input dtype %v, want float32 or float64", name, dt)
 	}
+	if x.Shape().Dims() == 0 {
+		return nil, fmt.Errorf("%s: scalar input not supported, reshape to [1]", name)
+	}
 	k := &Kernel{
 		Name:  name,
 		Shape: sameShapeAsFirst,
@@ -238,9 +241,6 @@ func Pointwise(x *G.Node, name string, f, df func(float64) float64) (*G.Node, er
 			g, err := pointwiseGrad(name, in[0], grad, df)
 			return G.Nodes{g}, err
 		}
-	}
-	if x.Shape().Dims() == 0 {
-		return nil, fmt.Errorf("%s: scalar input not supported, reshape to [1]", name)
 	}
 	return Apply(k, x)
 }
