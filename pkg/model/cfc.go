@@ -236,8 +236,8 @@ func (m *CfC) pure(c *nn.Ctx, f1, ts *G.Node) (*G.Node, error) {
 	var absF, absW, e, out *G.Node
 	err = chain(
 		func() (err error) { absW, err = G.Abs(wTau); return },
-		func() (err error) { absW, err = G.Reshape(absW, []int{units}); return },
-		func() (err error) { a, err = G.Reshape(a, []int{units}); return },
+		func() (err error) { absW, err = nn.Reshape(absW, units); return },
+		func() (err error) { a, err = nn.Reshape(a, units); return },
 		func() (err error) { absF, err = G.Abs(f1); return },
 		func() (err error) { e, err = G.BroadcastAdd(absF, absW, nil, []byte{0}); return },
 		func() (err error) { e, err = G.Mul(e, ts); return },

@@ -339,7 +339,7 @@ func synapses(v, mu, sigma, w, erev *G.Node) (*G.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			if gs[i], err = G.Reshape(part, sh); err != nil {
+			if gs[i], err = nn.Reshape(part, sh...); err != nil {
 				return nil, err
 			}
 			off += size

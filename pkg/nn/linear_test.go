@@ -43,3 +43,40 @@ func TestLinearAndConcatGradients(t *testing.T) {
 		return loss, G.Nodes{x}, err
 	}, nntest.Options{MinChecked: 5})
 }
+
+func TestResidualAfterRank3LinearGradients(t *testing.T) {
+	// tok + Linear(tok) with tok a kernel output read by a rank-3 Linear:
+	// with Gorgonia's aliasing reshape inside Linear, the in-place residual
+	// add corrupted the value the weight gradient reads (found by the
+	// modality gradient checks). bench-small's hybrid fusion has this shape.
+	nntest.Check(t, func(c *nn.Ctx) (*G.Node, G.Nodes, error) {
+		x := G.NewTensor(c.Graph(), c.Dtype(), 3, G.WithShape(4, 1, 24), G.WithName("x"), G.WithValue(nntest.RandInput(7, 1, 4, 1, 24)))
+		y := G.NewTensor(c.Graph(), c.Dtype(), 3, G.WithShape(4, 1, 24), G.WithName("y"), G.WithValue(nntest.RandInput(8, 1, 4, 1, 24)))
+		tok, err := nn.Concat(1, x, y)
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := nn.Linear{In: 24, Out: 24}.Forward(c.Sub("f"), tok)
+		if err != nil {
+			return nil, nil, err
+		}
+		r, err := G.Add(tok, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		flat, err := nn.Reshape(r, 8, 24)
+		if err != nil {
+			return nil, nil, err
+		}
+		loss, err := nntest.WeightedSum(flat, 9)
+		return loss, G.Nodes{x, y}, err
+	}, nntest.Options{MinChecked: 4})
+}
+
+func TestReshapeRejectsSizeChange(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, G.Float64, G.WithShape(2, 3), G.WithName("x"))
+	if _, err := nn.Reshape(x, 4, 2); err == nil {
+		t.Fatal("reshape 6 → 8 elements accepted")
+	}
+}
