@@ -380,30 +380,3 @@ func maskedMaxBody[T nn.Float](x, mask, g, o []T, b, l, d int) {
 		}
 	}
 }
-
-// addNew returns a + b (same shapes) as a new tensor. Residual sums use it
-// instead of G.Add: the TapeMachine may compute G.Add(a, b) in place in
-// a's buffer, and when a is an nn.Kernel output that a later backward op
-// still reads (through a reshape, as Linear and attention do), that
-// silently corrupts the gradients (measured: sensor attention's residual).
-func addNew(a, b *G.Node) (*G.Node, error) {
-	shape := a.Shape().Clone()
-	if !shape.Eq(b.Shape()) {
-		return nil, fmt.Errorf("add: shapes %v and %v differ", a.Shape(), b.Shape())
-	}
-	k := &nn.Kernel{Name: "modality.AddNew"}
-	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return shape.Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatOut(in[0].Dtype(), shape, in,
-			func(in [][]float64, o []float64) { addBody(in[0], in[1], o) },
-			func(in [][]float32, o []float32) { addBody(in[0], in[1], o) })
-	}
-	k.Backward = func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) { return G.Nodes{grad, grad}, nil }
-	return nn.Apply(k, a, b)
-}
-
-func addBody[T nn.Float](a, b, o []T) {
-	for i := range o {
-		o[i] = a[i] + b[i]
-	}
-}

@@ -107,7 +107,7 @@ func (s *Sensor) forward(c *nn.Ctx, x *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a, err = addNew(a, att); err != nil {
+	if a, err = nn.Add(a, att); err != nil {
 		return nil, c.Errorf("attention residual: %v", err)
 	}
 	if a, err = (nn.LayerNorm{Features: width, Eps: 1e-5}).Forward(c.Sub("norm"), a); err != nil {

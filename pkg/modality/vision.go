@@ -227,7 +227,7 @@ func (v *Vision) basicBlock(c *nn.Ctx, x *G.Node, width, stride int) (*G.Node, e
 			return nil, err
 		}
 	}
-	sum, err := addNew(h, short)
+	sum, err := nn.Add(h, short)
 	if err != nil {
 		return nil, c.Errorf("residual add %v + %v: %v", h.Shape(), short.Shape(), err)
 	}
