@@ -117,7 +117,7 @@ func NewNetwork(cfg NetworkConfig) (*Network, error) {
 	mods := make([]fusion.Modality, 0, len(n.names))
 	for _, name := range n.names {
 		mc := cfg.Modalities[name]
-		p, err := modality.New(mc.Preprocessor)
+		p, err := modality.New(withTemporalCell(mc.Preprocessor))
 		if err != nil {
 			return nil, fmt.Errorf("modality %q: preprocessor: %w", name, err)
 		}
