@@ -27,3 +27,11 @@ bench:
 # (Debian python3-torch, run with /usr/bin/python3).
 golden:
 	/usr/bin/python3 scripts/golden.py testdata/golden
+
+# Regenerates the small decoder fixtures under testdata/data/ (needs
+# espeak-ng, sox, imagemagick, ffmpeg, python3; see testdata/data/README.md).
+.PHONY: fixtures
+fixtures:
+	cd testdata/data && ./make_fixtures.sh
+
+include mk/data.mk
