@@ -74,6 +74,16 @@ type EncoderConfig struct {
 	// ODEUnfolds (ode_unfolds) is the LTC solver's steps per update; 0
 	// means 6 (LTC only).
 	ODEUnfolds int
+	// Fused (fused_ops) builds each spiking layer's T steps and the CfC
+	// sequence as single fused graph nodes (LIF.ForwardFused,
+	// CfC.ForwardFused) instead of per-step nodes: the same function and
+	// parameters, several times fewer nodes and allocations per step.
+	// Outputs then carry SpikeSeqs instead of per-step Spikes, and no
+	// Liquid states when the CfC is fused. LTC, and CfC backbone dropout
+	// in training graphs, keep the unrolled cell. In training graphs the
+	// dropout between spiking layers draws one mask per layer instead of
+	// one per step.
+	Fused bool
 }
 
 // liquidCell is what the encoder needs from a CfC or LTC cell.
@@ -139,9 +149,7 @@ func NewModalityEncoder(cfg EncoderConfig) (*ModalityEncoder, error) {
 	cfg.SpikingLayers, cfg.Beta, cfg.Threshold, cfg.Reset, cfg.Surrogate = sc.Layers, sc.LIF.Beta, sc.LIF.Threshold, sc.LIF.Reset, sc.LIF.Surrogate
 	switch cfg.Backbone {
 	case BackboneCfC:
-		cell, err := NewCfC(CfCConfig{InputSize: cfg.SpikingUnits, Units: cfg.LiquidUnits, Mode: cfg.CfCMode,
-			BackboneUnits: cfg.BackboneUnits, BackboneLayers: cfg.BackboneLayers, BackboneActivation: cfg.BackboneActivation,
-			BackboneDropout: cfg.BackboneDropout, ElapsedTime: cfg.ElapsedTime})
+		cell, err := NewCfC(cfg.CfCConfig())
 		if err != nil {
 			return nil, fail("%v", err)
 		}
@@ -152,7 +160,7 @@ func NewModalityEncoder(cfg EncoderConfig) (*ModalityEncoder, error) {
 		if cfg.CfCMode != "" {
 			return nil, fail("cfc_mode %q is set but backbone is ltc", cfg.CfCMode)
 		}
-		cell, err := NewLTC(LTCConfig{InputSize: cfg.SpikingUnits, Units: cfg.LiquidUnits, ODEUnfolds: cfg.ODEUnfolds, ElapsedTime: cfg.ElapsedTime})
+		cell, err := NewLTC(cfg.LTCConfig())
 		if err != nil {
 			return nil, fail("%v", err)
 		}
@@ -168,6 +176,19 @@ func NewModalityEncoder(cfg EncoderConfig) (*ModalityEncoder, error) {
 
 // Config returns the configuration with defaults filled in.
 func (e *ModalityEncoder) Config() EncoderConfig { return e.cfg }
+
+// CfCConfig is the liquid cell the encoder runs when Backbone is cfc: input
+// SpikingUnits, state LiquidUnits, and the cfc_*/backbone_* fields.
+func (cfg EncoderConfig) CfCConfig() CfCConfig {
+	return CfCConfig{InputSize: cfg.SpikingUnits, Units: cfg.LiquidUnits, Mode: cfg.CfCMode,
+		BackboneUnits: cfg.BackboneUnits, BackboneLayers: cfg.BackboneLayers, BackboneActivation: cfg.BackboneActivation,
+		BackboneDropout: cfg.BackboneDropout, ElapsedTime: cfg.ElapsedTime}
+}
+
+// LTCConfig is the liquid cell the encoder runs when Backbone is ltc.
+func (cfg EncoderConfig) LTCConfig() LTCConfig {
+	return LTCConfig{InputSize: cfg.SpikingUnits, Units: cfg.LiquidUnits, ODEUnfolds: cfg.ODEUnfolds, ElapsedTime: cfg.ElapsedTime}
+}
 
 // EncoderOutput is what one ModalityEncoder build produced.
 type EncoderOutput struct {
@@ -186,6 +207,10 @@ type EncoderOutput struct {
 	// Stats[l] is spiking layer l's telemetry node [3, N_l] (see
 	// SpikeTelemetry); a graph root, so its value survives the run.
 	Stats []*G.Node
+	// SpikeSeqs[l] is spiking layer l's output over the T steps, T-major
+	// [T, B, N_l]; set instead of Spikes by fused builds
+	// (EncoderConfig.Fused).
+	SpikeSeqs []*G.Node
 }
 
 // Forward builds the encoder on x [B, InputDim] under scope c (scope it to
@@ -212,6 +237,9 @@ func (e *ModalityEncoder) forward(c *nn.Ctx, x *G.Node) (*EncoderOutput, error) 
 	p, err := nn.Linear{In: cfg.InputDim, Out: cfg.EncoderDim}.Forward(c.Sub("proj"), x)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Fused {
+		return e.forwardFused(c, p)
 	}
 	spk, err := e.spiking.Forward(c.Sub("spiking"), p)
 	if err != nil {

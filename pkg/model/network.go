@@ -148,6 +148,10 @@ func NewNetwork(cfg NetworkConfig) (*Network, error) {
 	return n, nil
 }
 
+// Encoder returns the liquid-spiking encoder of modality name (its Config
+// has every default resolved), or nil.
+func (n *Network) Encoder(name string) *ModalityEncoder { return n.enc[name] }
+
 // Config returns the configuration the network was built from.
 func (n *Network) Config() NetworkConfig { return n.cfg }
 

@@ -20,7 +20,7 @@ func (liquidTemporal) Run(c *nn.Ctx, steps []*G.Node) (*G.Node, error) {
 		return nil, c.Errorf("liquid temporal cell: no frames")
 	}
 	d := steps[0].Shape()[1]
-	cell, err := NewCfC(CfCConfig{InputSize: d, Units: d, BackboneUnits: d})
+	cell, err := NewCfC(TemporalCfCConfig(d))
 	if err != nil {
 		return nil, c.Errorf("liquid temporal cell: %v", err)
 	}
@@ -29,6 +29,12 @@ func (liquidTemporal) Run(c *nn.Ctx, steps []*G.Node) (*G.Node, error) {
 		return nil, err
 	}
 	return hs[len(hs)-1], nil
+}
+
+// TemporalCfCConfig is the CfC the liquid temporal cell runs over frame
+// features of width d (parameters under "<modality>.pre.temporal.cfc").
+func TemporalCfCConfig(d int) CfCConfig {
+	return CfCConfig{InputSize: d, Units: d, BackboneUnits: d}
 }
 
 // withTemporalCell installs the liquid cell into a video preprocessor

@@ -94,6 +94,17 @@ func MacroF1(pred, labels []int, classes int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return MacroF1FromConfusion(m), nil
+}
+
+// MacroF1FromConfusion is MacroF1 computed from a confusion matrix (rows
+// true labels, columns predictions), so metrics can be accumulated batch by
+// batch.
+func MacroF1FromConfusion(m [][]int) float64 {
+	classes := len(m)
+	if classes == 0 {
+		return 0
+	}
 	sum := 0.0
 	for c := 0; c < classes; c++ {
 		tp := m[c][c]
@@ -108,7 +119,7 @@ func MacroF1(pred, labels []int, classes int) (float64, error) {
 			sum += 2 * float64(tp) / float64(d)
 		}
 	}
-	return sum / float64(classes), nil
+	return sum / float64(classes)
 }
 
 // MSE and MAE compare regression outputs with targets element by element.

@@ -1,0 +1,172 @@
+package train
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/lsfuse/lsfuse/pkg/model"
+	"github.com/lsfuse/lsfuse/pkg/nn"
+)
+
+// trainGraph is the network built in training mode for one batch size,
+// with the loss multiplied by a scalar input "loss_scale" (the loss scale
+// S times the batch's accumulation weight) before differentiation, and a
+// machine that binds gradients to the store's unfrozen parameters.
+type trainGraph struct {
+	g     *G.ExprGraph
+	mg    *model.Graph
+	vm    G.VM
+	learn G.Nodes
+	scale *G.Node
+	noisy bool // the graph has random ops (dropout, modality dropout)
+	// groups partitions learn by learning-rate multiplier (set by the
+	// trainer).
+	groups []lrGroup
+}
+
+// buildTrainGraph builds the training graph for batch samples, seeding
+// its random ops from noiseSeed.
+func buildTrainGraph(net *model.Network, store *nn.Store, batch int, noiseSeed int64) (*trainGraph, error) {
+	g := G.NewGraph()
+	opts := nn.CtxOptions{Train: true, NoiseSeed: noiseSeed}
+	c := nn.NewCtx(g, store, opts)
+	mg, err := net.Build(c, batch)
+	if err != nil {
+		return nil, err
+	}
+	// A fresh build's first noise seed equals the next one of c exactly
+	// when the build drew none: that tells whether the graph is random.
+	probe := nn.NewCtx(G.NewGraph(), store, opts).NoiseSeed()
+	tg := &trainGraph{g: g, mg: mg, learn: c.Learnables(), noisy: c.NoiseSeed() != probe}
+	if len(tg.learn) == 0 {
+		return nil, fmt.Errorf("no trainable parameter left: every parameter is frozen")
+	}
+	err = nn.Catch("training graph", func() error {
+		tg.scale = G.NewScalar(g, store.Dtype(), G.WithName("loss_scale"))
+		scaled, err := G.Mul(mg.Loss, tg.scale)
+		if err != nil {
+			return err
+		}
+		_, err = G.Grad(scaled, tg.learn...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	tg.vm = G.NewTapeMachine(g, G.BindDualValues(tg.learn...))
+	return tg, nil
+}
+
+// run binds feed, runs forward and backward with the loss multiplied by
+// scale (gradients add into the bound ones: DESIGN.md fact 4), and returns
+// the unscaled mean loss and the head's output as float64.
+func (tg *trainGraph) run(feed model.Feed, scale float64) (loss float64, out []float64, err error) {
+	if err := tg.mg.Bind(feed); err != nil {
+		return 0, nil, err
+	}
+	var s any = scale
+	if tg.scale.Dtype() == tensor.Float32 {
+		s = float32(scale)
+	}
+	if err := G.Let(tg.scale, s); err != nil {
+		return 0, nil, err
+	}
+	defer tg.vm.Reset()
+	if err := tg.vm.RunAll(); err != nil {
+		return 0, nil, err
+	}
+	return readLossOutput(tg.mg)
+}
+
+func (tg *trainGraph) close() {
+	if tg != nil && tg.vm != nil {
+		tg.vm.Close()
+	}
+}
+
+// evalGraph is the network built in evaluation mode for one batch size.
+type evalGraph struct {
+	mg *model.Graph
+	vm G.VM
+}
+
+func buildEvalGraph(net *model.Network, store *nn.Store, batch int) (*evalGraph, error) {
+	g := G.NewGraph()
+	mg, err := net.Build(nn.NewCtx(g, store, nn.CtxOptions{}), batch)
+	if err != nil {
+		return nil, err
+	}
+	return &evalGraph{mg: mg, vm: G.NewTapeMachine(g)}, nil
+}
+
+func (eg *evalGraph) run(feed model.Feed) (loss float64, out []float64, err error) {
+	if err := eg.mg.Bind(feed); err != nil {
+		return 0, nil, err
+	}
+	defer eg.vm.Reset()
+	if err := eg.vm.RunAll(); err != nil {
+		return 0, nil, err
+	}
+	return readLossOutput(eg.mg)
+}
+
+func (eg *evalGraph) close() {
+	if eg != nil && eg.vm != nil {
+		eg.vm.Close()
+	}
+}
+
+func readLossOutput(mg *model.Graph) (float64, []float64, error) {
+	loss, err := scalarOf(mg.Loss)
+	if err != nil {
+		return 0, nil, fmt.Errorf("loss: %w", err)
+	}
+	ov, ok := mg.Output.Value().(tensor.Tensor)
+	if !ok {
+		return 0, nil, fmt.Errorf("output has no value after the run")
+	}
+	out, err := nn.ToFloat64(ov)
+	if err != nil {
+		return 0, nil, fmt.Errorf("output: %w", err)
+	}
+	return loss, out, nil
+}
+
+// scalarOf reads a scalar (or one-element) node's value as float64.
+func scalarOf(n *G.Node) (float64, error) {
+	switch v := n.Value().(type) {
+	case *G.F32:
+		return float64(*v), nil
+	case *G.F64:
+		return float64(*v), nil
+	case tensor.Tensor:
+		vals, err := nn.ToFloat64(v)
+		if err != nil {
+			return 0, err
+		}
+		if len(vals) != 1 {
+			return 0, fmt.Errorf("%s has %d values, want 1", n.Name(), len(vals))
+		}
+		return vals[0], nil
+	case nil:
+		return 0, fmt.Errorf("%s has no value (was the graph run?)", n.Name())
+	default:
+		return 0, fmt.Errorf("%s has value of type %T", n.Name(), v)
+	}
+}
+
+// noiseSeed derives the noise seed of the training graph for (seed, epoch,
+// batch size) with a SplitMix64-style mix, so epochs and graph sizes draw
+// independent dropout streams.
+func noiseSeed(seed int64, epoch, size int) int64 {
+	h := uint64(seed)
+	for _, v := range []uint64{uint64(epoch), uint64(size)} {
+		h ^= v + 0x9e3779b97f4a7c15 + (h << 6) + (h >> 2)
+		h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9
+		h = (h ^ (h >> 27)) * 0x94d049bb133111eb
+		h ^= h >> 31
+	}
+	return int64(h >> 1)
+}
