@@ -64,7 +64,9 @@ func writePlot(path, title, ylabel string, history []EpochInfo, curves ...curve)
 	p.X.Label.Text = "epoch"
 	p.Y.Label.Text = ylabel
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
+	// Losses fall and accuracies rise: keep the legend in the corner the
+	// curves leave free.
+	p.Legend.Top = ylabel != "accuracy"
 	for i, c := range curves {
 		var pts plotter.XYs
 		for _, e := range history {
