@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/lsfuse/lsfuse/pkg/config"
 )
 
 func main() {
@@ -34,7 +36,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 			code = 1
 		}
 	}()
-	root := newRootCmd(stdout, stderr)
+	root := newRootCmd(newIOStreams(stdout, stderr))
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
@@ -42,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	fmt.Fprintf(stderr, "lsfuse: %v\n", err)
 	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if errors.As(err, &ue) || config.IsConfigError(err) || isCobraUsage(err) {
 		return 2
 	}
 	return 1

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 )
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+func newRootCmd(ios *IOStreams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lsfuse",
 		Short: "Train liquid-spiking multimodal fusion networks",
@@ -20,10 +19,11 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or bad configuration.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newVersionCmd(), newTrainCmd(ios, nil), newEvalCmd(ios, nil), newConfigCmd(ios),
+		newDataCmd(ios, nil), newBenchCmd(ios, nil), newExportCmd(ios, nil))
 	return root
 }
 

@@ -1066,7 +1066,7 @@ func (c *column) missing() (Tensor, []int) {
 	case KindAudio:
 		shape = c.spec.Audio.OutputShape()
 	case KindSensor:
-		shape = c.spec.Sensor.OutputShape()
+		shape = c.spec.Sensor.SampleShape()
 	case KindVideo:
 		shape = c.video.OutputShape()
 	}
@@ -1243,9 +1243,16 @@ func (d *ManifestDataset) get(i int, seed *uint64) (Sample, error) {
 		if err != nil {
 			return Sample{}, err
 		}
-		if c.spec.Kind == KindText {
+		switch {
+		case c.spec.Kind == KindText:
 			s.Tokens[c.modality] = ids
-		} else {
+		case c.spec.Kind == KindSensor && present:
+			// Samples hold sensor series channels first, [C, T], as the
+			// sensor preprocessor takes them; files are time-major.
+			if s.Inputs[c.modality], err = ChannelsFirst(t); err != nil {
+				return Sample{}, &InputError{File: d.m.cfg.Path, Row: r.line, Column: c.name, Err: err}
+			}
+		default:
 			s.Inputs[c.modality] = t
 		}
 		s.Present[c.modality] = present

@@ -124,10 +124,12 @@ func TestManifestStatsFromTrainingSplitOnly(t *testing.T) {
 	}
 	raw, _ := LoadSensorCSV(fixture("sensor", "macro_00.csv"), SensorConfig{TimeColumn: "t"})
 	x := s.Inputs["sensor"]
-	shapeIs(t, "sensor", x.Shape, 16, 5)
+	// Samples are channels first, [C, T]: channel c of time step 0 sits at
+	// c·16 (the file is time-major).
+	shapeIs(t, "sensor", x.Shape, 5, 16)
 	for c := 0; c < 5; c++ {
 		want := (float64(raw.Data[c]) - got.Mean[c]) / got.Std[c]
-		near(t, fmt.Sprintf("normalised sensor[0,%d]", c), float64(x.Data[c]), want, 1e-4)
+		near(t, fmt.Sprintf("normalised sensor[%d,0]", c), float64(x.Data[c*16]), want, 1e-4)
 	}
 	shapeIs(t, "vision", s.Inputs["vision"].Shape, 3, 8, 8)
 	shapeIs(t, "audio", s.Inputs["audio"].Shape, 8000)

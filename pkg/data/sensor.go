@@ -75,6 +75,32 @@ func (c SensorConfig) OutputShape() []int {
 	return nil
 }
 
+// SampleShape is the shape of a sensor input in a Sample: channels first,
+// [len(Channels), Length] (the sensor preprocessor's [sensors, time]), when
+// both are known, else nil. Files are read time-major (OutputShape).
+func (c SensorConfig) SampleShape() []int {
+	if s := c.OutputShape(); s != nil {
+		return []int{s[1], s[0]}
+	}
+	return nil
+}
+
+// ChannelsFirst transposes a time-major sensor series [T, C] (as
+// LoadSensorCSV returns it) to [C, T].
+func ChannelsFirst(t Tensor) (Tensor, error) {
+	if len(t.Shape) != 2 || t.Shape[0]*t.Shape[1] != len(t.Data) {
+		return Tensor{}, fmt.Errorf("sensor series: want a [time, channels] tensor, got shape %v with %d values", t.Shape, len(t.Data))
+	}
+	T, C := t.Shape[0], t.Shape[1]
+	out := Tensor{Shape: []int{C, T}, Data: make([]float32, len(t.Data))}
+	for i := 0; i < T; i++ {
+		for j := 0; j < C; j++ {
+			out.Data[j*T+i] = t.Data[i*C+j]
+		}
+	}
+	return out, nil
+}
+
 // maxSensorCells bounds rows×columns of one sensor file (64 Mi values).
 const maxSensorCells = 1 << 26
 

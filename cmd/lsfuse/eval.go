@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lsfuse/lsfuse/pkg/config"
+	"github.com/lsfuse/lsfuse/pkg/data"
+	"github.com/lsfuse/lsfuse/pkg/model"
+	"github.com/lsfuse/lsfuse/pkg/train"
+)
+
+// evalOptions are `lsfuse eval`'s inputs.
+type evalOptions struct {
+	IO         *IOStreams
+	Checkpoint string
+	// Data, when set, is a manifest (with the training manifest's columns)
+	// evaluated whole instead of a split of the run's data.
+	Data  string
+	Split string
+	JSON  bool
+	// Batch is the evaluation batch size (0: the run's train.batch_size).
+	Batch int
+	// NoAblation skips the per-modality ablation passes.
+	NoAblation bool
+	Sets       []string
+	Environ    []string
+}
+
+func newEvalCmd(ios *IOStreams, runF func(context.Context, *evalOptions) error) *cobra.Command {
+	opts := &evalOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "eval --checkpoint PATH",
+		Short: "Evaluate a checkpoint: metrics, confusion matrix, per-modality ablation",
+		Long: `Eval rebuilds the model from the experiment embedded in a checkpoint, loads its
+weights and evaluates it on a part of the run's data (--split, default test) or
+on another manifest with the same columns (--data). It prints the loss,
+accuracy, macro-F1 and top-5 (MSE and MAE for regression), the confusion
+matrix, and the accuracy with each modality removed (the fusion's learned
+missing embedding stands in when the model has one, zeros otherwise).`,
+		Example: `  lsfuse eval --checkpoint runs/quickstart/best.ckpt
+  lsfuse eval --checkpoint runs/quickstart/best.ckpt --split val --json
+  lsfuse eval --checkpoint runs/quickstart/last.ckpt --data testdata/avdigits/manifest.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Environ = environ()
+			if opts.Checkpoint == "" {
+				return usagef("eval: --checkpoint is required")
+			}
+			switch opts.Split {
+			case "train", "val", "test":
+			default:
+				return usagef("--split %q: want train, val or test", opts.Split)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runEval(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Checkpoint, "checkpoint", "", "checkpoint `PATH` (a run's best.ckpt, last.ckpt or epoch-N.ckpt)")
+	f.StringVar(&opts.Data, "data", "", "evaluate every row of this `MANIFEST` instead of a split of the run's data")
+	f.StringVar(&opts.Split, "split", "test", "part of the run's data: train, val or test")
+	f.BoolVar(&opts.JSON, "json", false, "print the results as JSON")
+	f.IntVar(&opts.Batch, "batch", 0, "evaluation batch size (default: the run's train.batch_size)")
+	f.BoolVar(&opts.NoAblation, "no-ablation", false, "skip the per-modality ablation passes")
+	f.StringArrayVar(&opts.Sets, "set", nil, "override a run-time key of the embedded config, e.g. --set data.test=other.csv")
+	return cmd
+}
+
+// evalReport is eval's result, as printed with --json.
+type evalReport struct {
+	Checkpoint string        `json:"checkpoint"`
+	Data       string        `json:"data"`
+	Split      string        `json:"split,omitempty"`
+	Head       string        `json:"head"`
+	Metrics    train.Metrics `json:"metrics"`
+	Classes    []string      `json:"classes,omitempty"`
+	// Confusion rows are true classes, columns predictions.
+	Confusion [][]int `json:"confusion,omitempty"`
+	// Ablation maps each modality to the accuracy (MSE for regression)
+	// with that modality removed.
+	Ablation map[string]float64 `json:"ablation,omitempty"`
+}
+
+func runEval(_ context.Context, opts *evalOptions) error {
+	ckpt, err := readCheckpoint(opts.Checkpoint)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.LoadOptions{Docs: []config.Doc{ckpt.doc()}, Sets: opts.Sets, Environ: opts.Environ})
+	if err != nil {
+		return usageError{err}
+	}
+	if ckpt.Stats == nil {
+		return usagef("checkpoint %s has no data statistics: it cannot map labels and tokens as its run did", opts.Checkpoint)
+	}
+	res, err := config.Resolve(cfg)
+	if err != nil {
+		return err
+	}
+	net, err := model.NewNetwork(res.Network)
+	if err != nil {
+		return usagef("checkpoint %s: model: %v", opts.Checkpoint, err)
+	}
+	store, err := loadWeights(net, res, opts.Checkpoint)
+	if err != nil {
+		return err
+	}
+	plan := cfg.DataPlan()
+	var ds data.Dataset
+	rep := evalReport{Checkpoint: opts.Checkpoint, Head: res.Network.Head, Classes: ckpt.Stats.Categories}
+	if opts.Data != "" {
+		mc := plan.Train
+		mc.Path = opts.Data
+		m, err := openManifest("--data", mc, "")
+		if err != nil {
+			return err
+		}
+		full, err := m.Dataset(ckpt.Stats, data.DatasetOptions{})
+		if err != nil {
+			return usagef("--data: %v", err)
+		}
+		ds, rep.Data = full, opts.Data
+	} else {
+		plan.MaxEvalSamples, plan.MaxTrainSamples = 0, 0
+		parts, err := openDatasets(plan, ckpt.Stats)
+		if err != nil {
+			return err
+		}
+		ds = map[string]data.Dataset{"train": parts.Train, "val": parts.Val, "test": parts.Test}[opts.Split]
+		rep.Data, rep.Split = plan.String(), opts.Split
+		if ds == nil {
+			return usagef("--split %s: the run's data has no %s part (%s); choose another --split or give --data", opts.Split, opts.Split, parts.summary())
+		}
+	}
+	batch := opts.Batch
+	if batch <= 0 {
+		batch = res.Train.BatchSize
+	}
+	r, err := train.Evaluate(net, store, ds, batch, train.EvalOptions{Ablate: !opts.NoAblation, Workers: res.Train.Workers})
+	if err != nil {
+		return err
+	}
+	rep.Metrics, rep.Confusion, rep.Ablation = r.Metrics, r.Confusion, r.PerModalityAblation
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printEval(opts.IO.Out, rep)
+}
+
+// printEval writes the report as text.
+func printEval(w io.Writer, r evalReport) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "checkpoint %s\ndata %s", r.Checkpoint, r.Data)
+	if r.Split != "" {
+		fmt.Fprintf(&b, " [%s]", r.Split)
+	}
+	fmt.Fprintf(&b, ", %d samples\n%s\n", r.Metrics.N, metricLine(r.Head, r.Metrics))
+	if len(r.Confusion) > 0 {
+		b.WriteString("\nconfusion matrix (rows: true class, columns: predicted)\n")
+		names := r.Classes
+		if len(names) != len(r.Confusion) {
+			names = make([]string, len(r.Confusion))
+			for i := range names {
+				names[i] = fmt.Sprint(i)
+			}
+		}
+		width := 4
+		for _, n := range names {
+			width = max(width, len(n)+1)
+		}
+		fmt.Fprintf(&b, "%*s", width, "")
+		for _, n := range names {
+			fmt.Fprintf(&b, "%*s", width, n)
+		}
+		b.WriteByte('\n')
+		for i, row := range r.Confusion {
+			fmt.Fprintf(&b, "%*s", width, names[i])
+			for _, v := range row {
+				fmt.Fprintf(&b, "%*d", width, v)
+			}
+			b.WriteByte('\n')
+		}
+	}
+	if len(r.Ablation) > 0 {
+		what := "accuracy"
+		if r.Head == model.HeadRegression {
+			what = "mse"
+		}
+		fmt.Fprintf(&b, "\nablation (%s with one modality removed)\n", what)
+		mods := make([]string, 0, len(r.Ablation))
+		for m := range r.Ablation {
+			mods = append(mods, m)
+		}
+		sort.Strings(mods)
+		for _, m := range mods {
+			fmt.Fprintf(&b, "  without %-12s %.4f\n", m, r.Ablation[m])
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
