@@ -31,51 +31,6 @@ func constNode(c *nn.Ctx, name string, shape []int, vals []float64) *G.Node {
 	return c.Graph().AddNode(n)
 }
 
-// floatOut allocates a zeroed output of dtype dt and shape, and calls f64 or
-// f32 with the row-major backings of in and of the output. Views are
-// materialised first.
-func floatOut(dt tensor.Dtype, shape tensor.Shape, in []*tensor.Dense,
-	f64 func(in [][]float64, out []float64), f32 func(in [][]float32, out []float32)) (*tensor.Dense, error) {
-	out := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
-	switch dt {
-	case tensor.Float64:
-		xs, err := backings[float64](in)
-		if err != nil {
-			return nil, err
-		}
-		f64(xs, out.Data().([]float64))
-	case tensor.Float32:
-		xs, err := backings[float32](in)
-		if err != nil {
-			return nil, err
-		}
-		f32(xs, out.Data().([]float32))
-	default:
-		return nil, fmt.Errorf("unsupported dtype %v (want float32 or float64)", dt)
-	}
-	return out, nil
-}
-
-// backings returns the float backing slices of in; integer inputs (token
-// ids) yield nil and are read with intBacking.
-func backings[T nn.Float](in []*tensor.Dense) ([][]T, error) {
-	out := make([][]T, len(in))
-	for i, d := range in {
-		if d.Dtype() == tensor.Int {
-			continue
-		}
-		if !d.IsNativelyAccessible() || d.RequiresIterator() {
-			d = d.Materialize().(*tensor.Dense)
-		}
-		s, ok := d.Data().([]T)
-		if !ok {
-			return nil, fmt.Errorf("input %d has dtype %v", i, in[i].Dtype())
-		}
-		out[i] = s
-	}
-	return out, nil
-}
-
 // intBacking returns the []int backing of an integer tensor.
 func intBacking(d *tensor.Dense) ([]int, error) {
 	if !d.IsNativelyAccessible() || d.RequiresIterator() {
@@ -117,7 +72,7 @@ func swap12(x *G.Node) (*G.Node, error) {
 	k := &nn.Kernel{Name: fmt.Sprintf("modality.Swap12{%d,%d,%d,%d}", d0, d1, d2, inner)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
 	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatOut(in[0].Dtype(), out, in,
+		return nn.FloatKernel(in[0].Dtype(), out, in,
 			func(in [][]float64, o []float64) { swap12Body(in[0], o, d0, d1, d2, inner) },
 			func(in [][]float32, o []float32) { swap12Body(in[0], o, d0, d1, d2, inner) })
 	}
@@ -154,7 +109,7 @@ func gatherLast(x *G.Node, name string, idx []int, outShape []int) (*G.Node, err
 	k := &nn.Kernel{Name: fmt.Sprintf("modality.Gather{%s,n=%d}", name, n)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
 	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatOut(in[0].Dtype(), out, in,
+		return nn.FloatKernel(in[0].Dtype(), out, in,
 			func(in [][]float64, o []float64) { gatherBody(in[0], o, idx, b, n) },
 			func(in [][]float32, o []float32) { gatherBody(in[0], o, idx, b, n) })
 	}
@@ -174,7 +129,7 @@ func scatterLast(g *G.Node, name string, idx []int, n int) (*G.Node, error) {
 	k := &nn.Kernel{Name: fmt.Sprintf("modality.Scatter{%s,n=%d}", name, n)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, n}, nil }
 	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatOut(in[0].Dtype(), tensor.Shape{b, n}, in,
+		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, n}, in,
 			func(in [][]float64, o []float64) { scatterBody(in[0], o, idx, b, n) },
 			func(in [][]float32, o []float32) { scatterBody(in[0], o, idx, b, n) })
 	}
@@ -228,7 +183,7 @@ func tokenWeights(ids, ref *G.Node, padID int, mean bool) (*G.Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return floatOut(floatDtype(in), tensor.Shape{b, l}, in,
+		return nn.FloatKernel(floatDtype(in), tensor.Shape{b, l}, in,
 			func(_ [][]float64, o []float64) { tokenWeightsBody(id, o, b, l, padID, mean) },
 			func(_ [][]float32, o []float32) { tokenWeightsBody(id, o, b, l, padID, mean) })
 	}
@@ -261,7 +216,7 @@ func weightedSumL(x, w *G.Node) (*G.Node, error) {
 	k := &nn.Kernel{Name: "modality.WeightedSumL", NoGrad: []bool{false, true}}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, d}, nil }
 	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatOut(in[0].Dtype(), tensor.Shape{b, d}, in,
+		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, d}, in,
 			func(in [][]float64, o []float64) { weightedSumBody(in[0], in[1], o, b, l, d) },
 			func(in [][]float32, o []float32) { weightedSumBody(in[0], in[1], o, b, l, d) })
 	}
@@ -280,7 +235,7 @@ func spreadL(w, x, g *G.Node) (*G.Node, error) {
 	k := &nn.Kernel{Name: "modality.SpreadL", NoGrad: []bool{true, true, false}}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
 	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatOut(in[2].Dtype(), out, in,
+		return nn.FloatKernel(in[2].Dtype(), out, in,
 			func(in [][]float64, o []float64) { spreadBody(in[2], in[0], o, b, l, d) },
 			func(in [][]float32, o []float32) { spreadBody(in[2], in[0], o, b, l, d) })
 	}
@@ -329,7 +284,7 @@ func maskedMaxL(x, mask *G.Node) (*G.Node, error) {
 	k := &nn.Kernel{Name: "modality.MaskedMaxL", NoGrad: []bool{false, true}}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, d}, nil }
 	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatOut(in[0].Dtype(), tensor.Shape{b, d}, in,
+		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, d}, in,
 			func(in [][]float64, o []float64) { maskedMaxBody(in[0], in[1], nil, o, b, l, d) },
 			func(in [][]float32, o []float32) { maskedMaxBody(in[0], in[1], nil, o, b, l, d) })
 	}
@@ -348,7 +303,7 @@ func maskedMaxGrad(mask, x, g *G.Node) (*G.Node, error) {
 	k := &nn.Kernel{Name: "modality.MaskedMaxLGrad"}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, l, d}, nil }
 	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatOut(in[0].Dtype(), tensor.Shape{b, l, d}, in,
+		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, l, d}, in,
 			func(in [][]float64, o []float64) { maskedMaxBody(in[1], in[0], in[2], o, b, l, d) },
 			func(in [][]float32, o []float32) { maskedMaxBody(in[1], in[0], in[2], o, b, l, d) })
 	}

@@ -8,15 +8,15 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// floatKernel runs a kernel body on the backing slices of in and of a new
-// zeroed output tensor of the given shape, choosing the float64 or float32
-// instantiation by the dtype of in[0]. Every input must have that dtype.
-// Inputs that are views are materialised first (the body then reads a
-// copy, so bodies that update an input in place must only do so on store
-// tensors, which are always contiguous).
-func floatKernel(shape tensor.Shape, in []*tensor.Dense,
+// FloatKernel runs a kernel body on the row-major backing slices of in and
+// of a new zeroed output tensor of dtype dt and the given shape, choosing the
+// float64 or float32 instantiation. Float inputs must have dtype dt; integer
+// inputs (token ids, labels) get a nil entry, for the body to read from the
+// tensor itself. Views are materialised first (the body then reads a copy,
+// so bodies that update an input in place must only do so on store tensors,
+// which are always contiguous). It is the common body of lsfuse's kernels.
+func FloatKernel(dt tensor.Dtype, shape tensor.Shape, in []*tensor.Dense,
 	f64 func(in [][]float64, out []float64), f32 func(in [][]float32, out []float32)) (*tensor.Dense, error) {
-	dt := in[0].Dtype()
 	out := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
 	switch dt {
 	case tensor.Float64:
@@ -37,10 +37,20 @@ func floatKernel(shape tensor.Shape, in []*tensor.Dense,
 	return out, nil
 }
 
-// floatData returns the row-major backing slices of in, all of element type T.
+// floatKernel is FloatKernel with the dtype of in[0].
+func floatKernel(shape tensor.Shape, in []*tensor.Dense,
+	f64 func(in [][]float64, out []float64), f32 func(in [][]float32, out []float32)) (*tensor.Dense, error) {
+	return FloatKernel(in[0].Dtype(), shape, in, f64, f32)
+}
+
+// floatData returns the row-major backing slices of in, all of element type
+// T; integer inputs give nil.
 func floatData[T Float](in []*tensor.Dense) ([][]T, error) {
 	out := make([][]T, len(in))
 	for i, d := range in {
+		if d.Dtype() == tensor.Int {
+			continue
+		}
 		if !d.IsNativelyAccessible() || d.RequiresIterator() {
 			d = d.Materialize().(*tensor.Dense)
 		}
