@@ -203,7 +203,7 @@ func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *
 	for _, m := range res.Network.Modalities {
 		T = max(T, m.Encoder.NumSpikeSteps)
 	}
-	loss, _ := nodeScalar(mg.Loss)
+	loss, _ := nn.ScalarValue(mg.Loss)
 	n := float64(opts.Steps)
 	return &benchResult{
 		Mode: opts.Mode, Batch: opts.Batch, T: T, Params: params, Steps: opts.Steps,
@@ -253,23 +253,6 @@ func randomFeed(mg *model.Graph, nc model.NetworkConfig, seed uint64) (model.Fee
 	}
 	f.Labels = fill(mg.Labels, nc.OutputDim)
 	return f, nil
-}
-
-// nodeScalar reads a scalar node's value.
-func nodeScalar(n *G.Node) (float64, error) {
-	switch v := n.Value().(type) {
-	case *G.F32:
-		return float64(*v), nil
-	case *G.F64:
-		return float64(*v), nil
-	case tensor.Tensor:
-		x, err := nn.ToFloat64(v)
-		if err != nil || len(x) == 0 {
-			return 0, fmt.Errorf("not a scalar")
-		}
-		return x[0], nil
-	}
-	return 0, fmt.Errorf("no value")
 }
 
 // peakRSSMB is the process's peak resident set (VmHWM) in MiB, 0 where

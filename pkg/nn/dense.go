@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 
+	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -85,3 +86,26 @@ func SetFromFloat64(t *tensor.Dense, vals []float64) error {
 // Slice returns the backing slice of a float tensor of element type T.
 // It panics if the tensor's dtype is not T: kernels dispatch on dtype first.
 func Slice[T Float](t *tensor.Dense) []T { return t.Data().([]T) }
+
+// ScalarValue reads a scalar (or one-element) node's value after a run,
+// e.g. the loss.
+func ScalarValue(n *G.Node) (float64, error) {
+	switch v := n.Value().(type) {
+	case *G.F32:
+		return float64(*v), nil
+	case *G.F64:
+		return float64(*v), nil
+	case tensor.Tensor:
+		vals, err := ToFloat64(v)
+		if err != nil {
+			return 0, err
+		}
+		if len(vals) != 1 {
+			return 0, fmt.Errorf("%s has %d values, want 1", n.Name(), len(vals))
+		}
+		return vals[0], nil
+	case nil:
+		return 0, fmt.Errorf("%s has no value (was the graph run?)", n.Name())
+	}
+	return 0, fmt.Errorf("%s has a value of type %T", n.Name(), n.Value())
+}

@@ -119,7 +119,7 @@ func (eg *evalGraph) close() {
 }
 
 func readLossOutput(mg *model.Graph) (float64, []float64, error) {
-	loss, err := scalarOf(mg.Loss)
+	loss, err := nn.ScalarValue(mg.Loss)
 	if err != nil {
 		return 0, nil, fmt.Errorf("loss: %w", err)
 	}
@@ -132,29 +132,6 @@ func readLossOutput(mg *model.Graph) (float64, []float64, error) {
 		return 0, nil, fmt.Errorf("output: %w", err)
 	}
 	return loss, out, nil
-}
-
-// scalarOf reads a scalar (or one-element) node's value as float64.
-func scalarOf(n *G.Node) (float64, error) {
-	switch v := n.Value().(type) {
-	case *G.F32:
-		return float64(*v), nil
-	case *G.F64:
-		return float64(*v), nil
-	case tensor.Tensor:
-		vals, err := nn.ToFloat64(v)
-		if err != nil {
-			return 0, err
-		}
-		if len(vals) != 1 {
-			return 0, fmt.Errorf("%s has %d values, want 1", n.Name(), len(vals))
-		}
-		return vals[0], nil
-	case nil:
-		return 0, fmt.Errorf("%s has no value (was the graph run?)", n.Name())
-	default:
-		return 0, fmt.Errorf("%s has value of type %T", n.Name(), v)
-	}
 }
 
 // noiseSeed derives the noise seed of the training graph for (seed, epoch,

@@ -133,7 +133,7 @@ func check(build Build, opt Options, t testing.TB) (Result, error) {
 		if err := vm.RunAll(); err != nil {
 			return 0, err
 		}
-		return scalar(loss.Value())
+		return nn.ScalarValue(loss)
 	}
 	rng := rand.New(rand.NewSource(opt.Seed))
 	res := Result{}
@@ -186,25 +186,6 @@ func pick(n, k int, rng *rand.Rand) []int {
 		return out
 	}
 	return rng.Perm(n)[:k]
-}
-
-func scalar(v G.Value) (float64, error) {
-	switch x := v.(type) {
-	case *G.F64:
-		return float64(*x), nil
-	case *G.F32:
-		return float64(*x), nil
-	case tensor.Tensor:
-		f, err := nn.ToFloat64(x)
-		if err != nil {
-			return 0, err
-		}
-		if len(f) != 1 {
-			return 0, fmt.Errorf("loss has %d elements", len(f))
-		}
-		return f[0], nil
-	}
-	return 0, fmt.Errorf("loss value of type %T", v)
 }
 
 // RandInput returns a float64 tensor of the given shape with N(0, scale²)
