@@ -24,5 +24,22 @@
 // it more than once, GlobalAveragePool2D has no symbolic derivative, and Mean
 // over several axes has wrong gradients (DESIGN.md §3). This package provides
 // Concat and pooling ops with hand-written, gradient-checked backward passes;
-// use them instead of Gorgonia's.
+// use them instead of Gorgonia's. Found while building lsfuse:
+//
+//   - G.Reshape returns a view sharing its input's memory, and the
+//     TapeMachine's register allocator does not know about the alias: an
+//     elementwise op (G.Add, ...) that reads the input last may compute in
+//     place in its buffer while the backward pass still reads the view. The
+//     result is silently wrong gradients (a residual after a rank-3 Linear
+//     corrupted the weight gradients). Use Reshape and Add here, which copy.
+//   - For the same reason, and because registers are reused, an
+//     intermediate node's Value() after RunAll may hold another node's data.
+//     Read values only from nodes nothing else consumes (outputs, the loss,
+//     telemetry side outputs) or through G.Read.
+//   - A G.NewConstant belongs to no graph until an op uses it; create
+//     constants with G.In(g) and g.AddNode before reshaping or broadcasting
+//     them.
+//   - Custom ops' type signatures must not use the type variable 'b' for an
+//     input: Gorgonia's inference names the return type 'b' (Kernel handles
+//     this).
 package nn
