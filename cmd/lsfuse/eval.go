@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/lsfuse/lsfuse/pkg/config"
 	"github.com/lsfuse/lsfuse/pkg/data"
 	"github.com/lsfuse/lsfuse/pkg/model"
+	"github.com/lsfuse/lsfuse/pkg/nn"
 	"github.com/lsfuse/lsfuse/pkg/train"
 )
 
@@ -29,8 +32,14 @@ type evalOptions struct {
 	Batch int
 	// NoAblation skips the per-modality ablation passes.
 	NoAblation bool
-	Sets       []string
-	Environ    []string
+	// AttentionMaps is how many samples get attention-map PNGs (hybrid and
+	// hierarchical fusion), written to AttentionDir.
+	AttentionMaps int
+	// AttentionDir is where the PNGs go ("": attention/ next to the
+	// checkpoint).
+	AttentionDir string
+	Sets         []string
+	Environ      []string
 }
 
 func newEvalCmd(ios *IOStreams, runF func(context.Context, *evalOptions) error) *cobra.Command {
@@ -71,6 +80,8 @@ missing embedding stands in when the model has one, zeros otherwise).`,
 	f.BoolVar(&opts.JSON, "json", false, "print the results as JSON")
 	f.IntVar(&opts.Batch, "batch", 0, "evaluation batch size (default: the run's train.batch_size)")
 	f.BoolVar(&opts.NoAblation, "no-ablation", false, "skip the per-modality ablation passes")
+	f.IntVar(&opts.AttentionMaps, "attention-maps", 4, "write fusion attention-map PNGs for this many samples (hybrid, hierarchical; 0: none)")
+	f.StringVar(&opts.AttentionDir, "attention-dir", "", "folder for the attention-map PNGs (default: attention/ next to the checkpoint)")
 	f.StringArrayVar(&opts.Sets, "set", nil, "override a run-time key of the embedded config, e.g. --set data.test=other.csv")
 	return cmd
 }
@@ -88,6 +99,8 @@ type evalReport struct {
 	// Ablation maps each modality to the accuracy (MSE for regression)
 	// with that modality removed.
 	Ablation map[string]float64 `json:"ablation,omitempty"`
+	// AttentionPNGs lists the attention-map images written.
+	AttentionPNGs []string `json:"attention_pngs,omitempty"`
 }
 
 func runEval(_ context.Context, opts *evalOptions) error {
@@ -150,6 +163,9 @@ func runEval(_ context.Context, opts *evalOptions) error {
 		return err
 	}
 	rep.Metrics, rep.Confusion, rep.Ablation = r.Metrics, r.Confusion, r.PerModalityAblation
+	if rep.AttentionPNGs, err = writeAttentionMaps(net, store, ds, opts, rep.Classes); err != nil {
+		return err
+	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
@@ -207,6 +223,49 @@ func printEval(w io.Writer, r evalReport) error {
 			fmt.Fprintf(&b, "  without %-12s %.4f\n", m, r.Ablation[m])
 		}
 	}
+	if len(r.AttentionPNGs) > 0 {
+		fmt.Fprintf(&b, "\nattention maps: %d PNGs in %s\n", len(r.AttentionPNGs), filepath.Dir(r.AttentionPNGs[0]))
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeAttentionMaps draws the fusion attention maps of the first
+// opts.AttentionMaps samples of ds as PNGs and returns their paths.
+func writeAttentionMaps(net *model.Network, store *nn.Store, ds data.Dataset, opts *evalOptions, classes []string) ([]string, error) {
+	if opts.AttentionMaps <= 0 {
+		return nil, nil
+	}
+	samples, err := train.AttentionMaps(net, store, ds, opts.AttentionMaps)
+	if err != nil || len(samples) == 0 {
+		return nil, err
+	}
+	dir := opts.AttentionDir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(opts.Checkpoint), "attention")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("attention maps: %w", err)
+	}
+	className := func(c int) string {
+		if c >= 0 && c < len(classes) {
+			return classes[c]
+		}
+		return fmt.Sprint(c)
+	}
+	var paths []string
+	for _, s := range samples {
+		for _, m := range s.Maps {
+			title := fmt.Sprintf("sample %d, %s", s.Index, m.Name)
+			if s.Label >= 0 {
+				title += fmt.Sprintf(" (label %s, predicted %s)", className(s.Label), className(s.Pred))
+			}
+			path := filepath.Join(dir, fmt.Sprintf("sample-%d-%s.png", s.Index, m.Name))
+			if err := train.WriteAttentionPNG(path, title, m); err != nil {
+				return nil, fmt.Errorf("attention maps: %w", err)
+			}
+			paths = append(paths, path)
+		}
+	}
+	return paths, nil
 }

@@ -92,6 +92,16 @@ func TestTrainEvalRoundTrip(t *testing.T) {
 	if rep.Metrics.N != 70 || len(rep.Confusion) != 10 || len(rep.Classes) != 10 || len(rep.Ablation) != 3 {
 		t.Errorf("eval report: n %d, confusion %d rows, classes %v, ablation %v", rep.Metrics.N, len(rep.Confusion), rep.Classes, rep.Ablation)
 	}
+	// Hybrid fusion: one "self" attention map for each of the default 4
+	// samples, next to the checkpoint.
+	if len(rep.AttentionPNGs) != 4 {
+		t.Errorf("eval wrote %d attention PNGs, want 4: %v", len(rep.AttentionPNGs), rep.AttentionPNGs)
+	}
+	for _, p := range rep.AttentionPNGs {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 || filepath.Dir(p) != filepath.Join(run, "attention") {
+			t.Errorf("attention PNG %s: %v", p, err)
+		}
+	}
 	total := 0
 	for _, row := range rep.Confusion {
 		for _, v := range row {

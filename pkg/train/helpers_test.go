@@ -79,8 +79,9 @@ func (s *synth) Get(i int) (data.Sample, error) {
 
 // netOpts vary the tiny network of the tests.
 type netOpts struct {
-	noisy      bool // fusion dropout and modality dropout (random ops)
-	regression bool // a regression head of 3 outputs
+	noisy      bool   // fusion dropout and modality dropout (random ops)
+	regression bool   // a regression head of 3 outputs
+	strategy   string // fusion strategy (default early)
 }
 
 // tinyNet is a two-modality network small enough that an epoch of a few
@@ -101,6 +102,9 @@ func tinyNet(t testing.TB, o netOpts) *model.Network {
 	}
 	if o.regression {
 		cfg.Head = model.HeadRegression
+	}
+	if o.strategy != "" {
+		cfg.Fusion.Strategy = o.strategy
 	}
 	if o.noisy {
 		cfg.Fusion.Dropout = 0.2

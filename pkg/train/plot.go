@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
@@ -99,4 +100,57 @@ func writePlot(path, title, ylabel string, history []EpochInfo, curves ...curve)
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	return nil
+}
+
+// attentionGrid adapts an AttentionMap to plotter.GridXYZ: column c is key
+// c, row r is query r (drawn top to bottom).
+type attentionGrid struct{ m AttentionMap }
+
+func (g attentionGrid) Dims() (c, r int)   { return len(g.m.Cols), len(g.m.Rows) }
+func (g attentionGrid) Z(c, r int) float64 { return g.m.Weights[len(g.m.Rows)-1-r][c] }
+func (g attentionGrid) X(c int) float64    { return float64(c) }
+func (g attentionGrid) Y(r int) float64    { return float64(r) }
+
+// WriteAttentionPNG draws one attention map as a heat map (queries as
+// rows, keys as columns, weights in [0, 1] on a fixed colour scale, so maps
+// compare across samples) to path, atomically.
+func WriteAttentionPNG(path, title string, m AttentionMap) error {
+	if len(m.Rows) == 0 || len(m.Cols) == 0 || len(m.Weights) != len(m.Rows) {
+		return fmt.Errorf("attention map %s: empty or ragged", m.Name)
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "key"
+	p.Y.Label.Text = "query"
+	hm := plotter.NewHeatMap(attentionGrid{m}, moreland.SmoothBlueRed().Palette(64))
+	hm.Min, hm.Max = 0, 1
+	p.Add(hm)
+	p.NominalX(m.Cols...)
+	rows := make([]string, len(m.Rows))
+	for i, r := range m.Rows {
+		rows[len(rows)-1-i] = r
+	}
+	p.NominalY(rows...)
+	for i, row := range m.Weights {
+		for j, w := range row {
+			l, err := plotter.NewLabels(plotter.XYLabels{
+				XYs:    plotter.XYs{{X: float64(j), Y: float64(len(m.Rows) - 1 - i)}},
+				Labels: []string{fmt.Sprintf("%.2f", w)},
+			})
+			if err != nil {
+				return err
+			}
+			p.Add(l)
+		}
+	}
+	width := max(vg.Length(7+len(m.Cols))*vg.Centimeter, 14*vg.Centimeter)
+	var buf bytes.Buffer
+	wt, err := p.WriterTo(width, vg.Length(3+len(m.Rows))*vg.Centimeter+2*vg.Centimeter, "png")
+	if err != nil {
+		return err
+	}
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return err
+	}
+	return safetensors.WriteAtomic(path, buf.Bytes())
 }
