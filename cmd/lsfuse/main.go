@@ -11,9 +11,13 @@ import (
 	"os"
 
 	"github.com/lsfuse/lsfuse/pkg/config"
+	"github.com/lsfuse/lsfuse/pkg/nn"
 )
 
 func main() {
+	// Gorgonia's own matrix products (and gonum's) use lsfuse's SIMD GEMM;
+	// lsfuse's kernels use it either way.
+	nn.UseFastBLAS()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

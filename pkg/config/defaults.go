@@ -16,6 +16,7 @@ func Default() Config {
 			FusionDim:         128,
 			NumAttentionHeads: 4,
 			Head:              "classification",
+			FusedOps:          true,
 		},
 		Data: DataConfig{
 			ValFraction: 0.1,

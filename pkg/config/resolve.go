@@ -133,7 +133,7 @@ func (c *Config) NetworkConfig() (model.NetworkConfig, error) {
 				Dropout:   mc.Dropout, Backbone: mc.Backbone, CfCMode: mc.CfCMode,
 				BackboneUnits: mc.BackboneUnits, BackboneLayers: mc.BackboneLayers,
 				BackboneActivation: mc.BackboneActivation, BackboneDropout: mc.BackboneDropout,
-				ElapsedTime: mc.ElapsedTime, ODEUnfolds: mc.ODEUnfolds,
+				ElapsedTime: mc.ElapsedTime, ODEUnfolds: mc.ODEUnfolds, Fused: m.FusedOps,
 			},
 		}
 	}

@@ -53,6 +53,11 @@ type ModelConfig struct {
 	// learned missing embedding); the seed's answer to one modality
 	// dominating. Default none.
 	ModalityDropout map[string]float64 `mapstructure:"modality_dropout"`
+	// FusedOps (model.fused_ops, bool): run each encoder's LIF and CfC
+	// sequences as fused kernels (one op per sequence, hand-written BPTT)
+	// instead of the unrolled per-step graph. Same equations, much faster;
+	// the unrolled graph stays the tested reference. Default true.
+	FusedOps bool `mapstructure:"fused_ops"`
 	// MissingEmbedding (model.missing_embedding, bool): give every modality
 	// a learned "missing" embedding so the model runs with a modality absent.
 	// Implied by any positive modality_dropout. Default false.

@@ -36,6 +36,7 @@ func BenchSmallConfig() NetworkConfig {
 		EncoderDim: 128, SpikingUnits: 64, SpikingLayers: 1, NumSpikeSteps: 8,
 		Beta: 0.95, Threshold: 1, Reset: "subtract",
 		LiquidUnits: 64, Backbone: BackboneCfC, CfCMode: "default", BackboneUnits: 64, BackboneLayers: 1,
+		Fused: true,
 	}
 	return NetworkConfig{
 		Modalities: map[string]ModalityConfig{
