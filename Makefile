@@ -35,3 +35,9 @@ fixtures:
 	cd testdata/data && ./make_fixtures.sh
 
 include mk/data.mk
+
+# Side-by-side timing against the PyTorch reference (needs python3-torch);
+# results go in docs/PERFORMANCE.md.
+.PHONY: bench-compare
+bench-compare: build
+	scripts/bench-compare.sh $(ROUNDS)

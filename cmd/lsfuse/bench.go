@@ -34,6 +34,9 @@ type benchOptions struct {
 	Batch, SpikeSteps int
 	// Warmup steps run before Steps timed ones.
 	Warmup, Steps int
+	// Threads, when positive, caps the cores used (GOMAXPROCS), like
+	// ref_torch.py's --threads.
+	Threads int
 }
 
 func newBenchCmd(ios *IOStreams, runF func(context.Context, *benchOptions) error) *cobra.Command {
@@ -73,6 +76,7 @@ second, the peak resident memory (VmHWM), and bytes and allocations per step
 	f.IntVar(&opts.SpikeSteps, "spike-steps", 0, "spike steps T of every modality (default: the config's)")
 	f.IntVar(&opts.Warmup, "warmup", 5, "untimed warm-up steps")
 	f.IntVar(&opts.Steps, "steps", 50, "timed steps")
+	f.IntVar(&opts.Threads, "threads", 0, "cores to use (GOMAXPROCS; default: all)")
 	return cmd
 }
 
@@ -90,6 +94,12 @@ type benchResult struct {
 }
 
 func runBench(ctx context.Context, opts *benchOptions) error {
+	if opts.Threads < 0 {
+		return usagef("--threads %d: want a positive number of cores", opts.Threads)
+	}
+	if opts.Threads > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(opts.Threads))
+	}
 	cfg, err := opts.Config.load()
 	if err != nil {
 		return err
@@ -119,8 +129,8 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 	fmt.Fprintf(out, "model: %d parameters, modalities %s, fusion %s\n", r.Params, strings.Join(net.Names(), ", "), res.Network.Fusion.Strategy)
 	fmt.Fprintf(out, "timing: steps=%d median_ms=%.3f min_ms=%.3f max_ms=%.3f samples_per_s=%.1f bytes_per_step=%.0f allocs_per_step=%.0f peak_rss_mib=%.1f last_loss=%.4f\n",
 		r.Steps, r.MedianMS, r.MinMS, r.MaxMS, float64(r.Batch)*r.StepsPS, r.BytesPerStep, r.AllocsPerStep, r.PeakRSSMB, r.LastLoss)
-	_, err = fmt.Fprintf(out, "lsfuse-bench: mode=%s batch=%d T=%d median_ms_per_step=%.3f steps_per_s=%.2f peak_rss_mb=%.1f allocs_per_step=%.0f params=%d\n",
-		r.Mode, r.Batch, r.T, r.MedianMS, r.StepsPS, r.PeakRSSMB, r.AllocsPerStep, r.Params)
+	_, err = fmt.Fprintf(out, "lsfuse-bench: mode=%s batch=%d T=%d threads=%d median_ms_per_step=%.3f steps_per_s=%.2f peak_rss_mb=%.1f allocs_per_step=%.0f params=%d\n",
+		r.Mode, r.Batch, r.T, runtime.GOMAXPROCS(0), r.MedianMS, r.StepsPS, r.PeakRSSMB, r.AllocsPerStep, r.Params)
 	return err
 }
 
