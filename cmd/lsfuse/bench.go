@@ -129,8 +129,8 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 	fmt.Fprintf(out, "model: %d parameters, modalities %s, fusion %s\n", r.Params, strings.Join(net.Names(), ", "), res.Network.Fusion.Strategy)
 	fmt.Fprintf(out, "timing: steps=%d median_ms=%.3f min_ms=%.3f max_ms=%.3f samples_per_s=%.1f bytes_per_step=%.0f allocs_per_step=%.0f peak_rss_mib=%.1f last_loss=%.4f\n",
 		r.Steps, r.MedianMS, r.MinMS, r.MaxMS, float64(r.Batch)*r.StepsPS, r.BytesPerStep, r.AllocsPerStep, r.PeakRSSMB, r.LastLoss)
-	_, err = fmt.Fprintf(out, "lsfuse-bench: mode=%s batch=%d T=%d threads=%d median_ms_per_step=%.3f steps_per_s=%.2f peak_rss_mb=%.1f allocs_per_step=%.0f params=%d\n",
-		r.Mode, r.Batch, r.T, runtime.GOMAXPROCS(0), r.MedianMS, r.StepsPS, r.PeakRSSMB, r.AllocsPerStep, r.Params)
+	_, err = fmt.Fprintf(out, "lsfuse-bench: mode=%s batch=%d T=%d median_ms_per_step=%.3f steps_per_s=%.2f peak_rss_mb=%.1f allocs_per_step=%.0f params=%d threads=%d\n",
+		r.Mode, r.Batch, r.T, r.MedianMS, r.StepsPS, r.PeakRSSMB, r.AllocsPerStep, r.Params, runtime.GOMAXPROCS(0))
 	return err
 }
 
