@@ -41,3 +41,5 @@ include mk/data.mk
 .PHONY: bench-compare
 bench-compare: build
 	scripts/bench-compare.sh $(ROUNDS)
+include mk/table.mk
+include mk/apps.mk

@@ -137,11 +137,3 @@ func modalityNames(cfg *config.Config) []string {
 // environ is the process environment, read when a command runs (tests
 // set variables with t.Setenv).
 func environ() []string { return os.Environ() }
-
-// checkDevice rejects a device this build cannot run on.
-func checkDevice(cfg *config.Config) error {
-	if cfg.Run.Device == "cuda" {
-		return usagef("--device cuda: %s", config.DeviceNotAvailable)
-	}
-	return nil
-}

@@ -11,29 +11,32 @@ import (
 )
 
 // TestBuiltinDatasetsTrain makes tiny built-in datasets with `lsfuse data`
-// and trains the experiments that read them (configs/trimodal.yaml on
-// avdigits, configs/vision_text.yaml on fashion) for one epoch.
+// and trains an experiment on each for one epoch (configs/quickstart.yaml
+// on avdigits; configs/vision_text.yaml, switched to fashion's columns, on
+// fashion).
 func TestBuiltinDatasetsTrain(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
 		name, config string
 		rows         []string
+		sets         []string      // training overrides after data.train
 		needs        func() string // why it cannot run here, or ""
 	}{
-		{"avdigits", "../../configs/trimodal.yaml", []string{"--train", "40", "--test", "10", "--sample-rate", "8000"}, func() string {
+		{"avdigits", "../../configs/quickstart.yaml", []string{"--train", "40", "--test", "10", "--sample-rate", "8000"}, nil, func() string {
 			if _, err := exec.LookPath("espeak-ng"); err != nil {
 				return "espeak-ng is not installed"
 			}
 			return ""
 		}},
-		{"fashion", "../../configs/vision_text.yaml", []string{"--train", "100", "--test", "10"}, func() string {
-			for _, p := range []string{data.DefaultFashionMNISTDir, data.DefaultWordNetDir} {
-				if _, err := os.Stat(p); err != nil {
-					return p + " is missing (dataset-fashion-mnist, wordnet-base)"
+		{"fashion", "../../configs/vision_text.yaml", []string{"--train", "100", "--test", "10"},
+			[]string{"data.label_column=label", "data.label_classes=[]", "data.inputs.text.column=text", "data.inputs.text.length=24"}, func() string {
+				for _, p := range []string{data.DefaultFashionMNISTDir, data.DefaultWordNetDir} {
+					if _, err := os.Stat(p); err != nil {
+						return p + " is missing (dataset-fashion-mnist, wordnet-base)"
+					}
 				}
-			}
-			return ""
-		}},
+				return ""
+			}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -49,9 +52,11 @@ func TestBuiltinDatasetsTrain(t *testing.T) {
 			if code, _, errOut := lsfuse(t, append([]string{"data", c.name, "--out", out}, c.rows...)...); code == 0 || !strings.Contains(errOut, "not empty") {
 				t.Errorf("data %s over an existing dataset: exit %d %s", c.name, code, errOut)
 			}
-			// The config reads 16 kHz audio: the 8 kHz clips are resampled.
-			args := []string{"train", "-c", c.config, "--set", "data.dir=" + out, "--run-dir", filepath.Join(dir, "runs"),
+			args := []string{"train", "-c", c.config, "--set", "data.train=" + filepath.Join(out, "manifest.csv"), "--run-dir", filepath.Join(dir, "runs"),
 				"--epochs", "1", "--set", "train.schedule.warmup=0", "--set", "train.stages=[]"}
+			for _, kv := range c.sets {
+				args = append(args, "--set", kv)
+			}
 			code, stdout, errOut = lsfuse(t, args...)
 			if code != 0 || !strings.Contains(stdout, "trained 1 epochs") {
 				t.Fatalf("train %s: exit %d\n%s%s", c.config, code, stdout, errOut)

@@ -18,7 +18,8 @@ type datasets struct {
 	// normalisation moments).
 	Stats *data.Stats
 	// Outputs is what the data says model.output_dim is: the number of
-	// classes, or the length of vector labels (0 when unknown).
+	// classes, the length of vector labels, or the size of the token labels'
+	// vocabulary (0 when unknown).
 	Outputs int
 	// Vocab maps each text modality that builds its vocabulary from the
 	// data to the vocabulary size.
@@ -126,6 +127,10 @@ func openDatasets(plan config.DataPlan, stats *data.Stats) (*datasets, error) {
 		d.Outputs = len(stats.Categories)
 	case stats.Label != nil:
 		d.Outputs = len(stats.Label.Mean)
+	case plan.Train.LabelKind == data.LabelTokens:
+		if tok, err := labelTokenizer(plan, stats); err == nil {
+			d.Outputs = tok.VocabSize()
+		}
 	}
 	for col, spec := range plan.Train.Columns {
 		if spec.Kind == data.KindText && spec.Text.NeedsVocab() {
@@ -135,6 +140,20 @@ func openDatasets(plan config.DataPlan, stats *data.Stats) (*datasets, error) {
 		}
 	}
 	return d, nil
+}
+
+// labelTokenizer is the tokenizer of the run's token labels: the label
+// column's vocabulary built on the training split (word, char), or GPT-2's.
+func labelTokenizer(plan config.DataPlan, stats *data.Stats) (data.Tokenizer, error) {
+	if !plan.Train.LabelText.NeedsVocab() {
+		return data.NewGPT2Tokenizer()
+	}
+	if stats != nil {
+		if cs, ok := stats.Columns[plan.Train.LabelColumn]; ok && cs.Vocab != nil {
+			return cs.Vocab, nil
+		}
+	}
+	return nil, fmt.Errorf("the data statistics hold no vocabulary of the label column %q", plan.Train.LabelColumn)
 }
 
 // openManifest opens one manifest, turning a missing file into a usage

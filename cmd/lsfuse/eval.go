@@ -38,8 +38,12 @@ type evalOptions struct {
 	// AttentionDir is where the PNGs go ("": attention/ next to the
 	// checkpoint).
 	AttentionDir string
-	Sets         []string
-	Environ      []string
+	// Beam is the caption beam width (0: the model's caption.beam_size).
+	Beam int
+	// Captions is how many generated captions the text report shows.
+	Captions int
+	Sets     []string
+	Environ  []string
 }
 
 func newEvalCmd(ios *IOStreams, runF func(context.Context, *evalOptions) error) *cobra.Command {
@@ -52,7 +56,11 @@ weights and evaluates it on a part of the run's data (--split, default test) or
 on another manifest with the same columns (--data). It prints the loss,
 accuracy, macro-F1 and top-5 (MSE and MAE for regression), the confusion
 matrix, and the accuracy with each modality removed (the fusion's learned
-missing embedding stands in when the model has one, zeros otherwise).`,
+missing embedding stands in when the model has one, zeros otherwise).
+
+For a caption head it reports the teacher-forced token accuracy, generates a
+caption for every sample (greedy, or beam search with --beam) and scores them
+with corpus BLEU-4 against the label captions, showing a few of them.`,
 		Example: `  lsfuse eval --checkpoint runs/quickstart/best.ckpt
   lsfuse eval --checkpoint runs/quickstart/best.ckpt --split val --json
   lsfuse eval --checkpoint runs/quickstart/last.ckpt --data testdata/avdigits/manifest.csv`,
@@ -82,6 +90,8 @@ missing embedding stands in when the model has one, zeros otherwise).`,
 	f.BoolVar(&opts.NoAblation, "no-ablation", false, "skip the per-modality ablation passes")
 	f.IntVar(&opts.AttentionMaps, "attention-maps", 4, "write fusion attention-map PNGs for this many samples (hybrid, hierarchical; 0: none)")
 	f.StringVar(&opts.AttentionDir, "attention-dir", "", "folder for the attention-map PNGs (default: attention/ next to the checkpoint)")
+	f.IntVar(&opts.Beam, "beam", 0, "caption heads: beam width of generation (default: the model's caption.beam_size; 1 is greedy)")
+	f.IntVar(&opts.Captions, "captions", 5, "caption heads: how many generated captions to show")
 	f.StringArrayVar(&opts.Sets, "set", nil, "override a run-time key of the embedded config, e.g. --set data.test=other.csv")
 	return cmd
 }
@@ -101,6 +111,18 @@ type evalReport struct {
 	Ablation map[string]float64 `json:"ablation,omitempty"`
 	// AttentionPNGs lists the attention-map images written.
 	AttentionPNGs []string `json:"attention_pngs,omitempty"`
+	// BLEU details metrics.bleu4 (caption heads).
+	BLEU *train.BLEU `json:"bleu,omitempty"`
+	// Captions are every sample's generated caption and reference, as text
+	// (caption heads).
+	Captions []captionText `json:"captions,omitempty"`
+}
+
+// captionText is one sample's generated caption next to its reference.
+type captionText struct {
+	Index     int    `json:"index"`
+	Generated string `json:"generated"`
+	Reference string `json:"reference"`
 }
 
 func runEval(_ context.Context, opts *evalOptions) error {
@@ -158,11 +180,28 @@ func runEval(_ context.Context, opts *evalOptions) error {
 	if batch <= 0 {
 		batch = res.Train.BatchSize
 	}
-	r, err := train.Evaluate(net, store, ds, batch, train.EvalOptions{Ablate: !opts.NoAblation, Workers: res.Train.Workers})
+	r, err := train.Evaluate(net, store, ds, batch, train.EvalOptions{Ablate: !opts.NoAblation, Workers: res.Train.Workers, BeamSize: opts.Beam})
 	if err != nil {
 		return err
 	}
-	rep.Metrics, rep.Confusion, rep.Ablation = r.Metrics, r.Confusion, r.PerModalityAblation
+	rep.Metrics, rep.Confusion, rep.Ablation, rep.BLEU = r.Metrics, r.Confusion, r.PerModalityAblation, r.BLEU
+	if len(r.Captions) > 0 {
+		tok, err := labelTokenizer(plan, ckpt.Stats)
+		if err != nil {
+			return usagef("checkpoint %s: %v", opts.Checkpoint, err)
+		}
+		for _, c := range r.Captions {
+			gen, err := tok.Decode(c.Tokens)
+			if err != nil {
+				return fmt.Errorf("decoding the caption of sample %d: %w", c.Index, err)
+			}
+			ref, err := tok.Decode(c.Reference)
+			if err != nil {
+				return fmt.Errorf("decoding the reference of sample %d: %w", c.Index, err)
+			}
+			rep.Captions = append(rep.Captions, captionText{Index: c.Index, Generated: gen, Reference: ref})
+		}
+	}
 	if rep.AttentionPNGs, err = writeAttentionMaps(net, store, ds, opts, rep.Classes); err != nil {
 		return err
 	}
@@ -171,17 +210,29 @@ func runEval(_ context.Context, opts *evalOptions) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	return printEval(opts.IO.Out, rep)
+	return printEval(opts.IO.Out, rep, opts.Captions)
 }
 
-// printEval writes the report as text.
-func printEval(w io.Writer, r evalReport) error {
+// printEval writes the report as text, with up to captions generated
+// captions.
+func printEval(w io.Writer, r evalReport, captions int) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "checkpoint %s\ndata %s", r.Checkpoint, r.Data)
 	if r.Split != "" {
 		fmt.Fprintf(&b, " [%s]", r.Split)
 	}
 	fmt.Fprintf(&b, ", %d samples\n%s\n", r.Metrics.N, metricLine(r.Head, r.Metrics))
+	if s := r.BLEU; s != nil {
+		p := s.Precisions
+		fmt.Fprintf(&b, "BLEU-4 n-gram precisions %.3f %.3f %.3f %.3f, brevity penalty %.3f (%d generated, %d reference tokens)\n",
+			p[0], p[1], p[2], p[3], s.BrevityPenalty, s.CandidateLen, s.ReferenceLen)
+	}
+	if n := min(captions, len(r.Captions)); n > 0 {
+		fmt.Fprintf(&b, "\ncaptions (%d of %d)\n", n, len(r.Captions))
+		for _, c := range r.Captions[:n] {
+			fmt.Fprintf(&b, "  sample %d\n    generated: %s\n    reference: %s\n", c.Index, c.Generated, c.Reference)
+		}
+	}
 	if len(r.Confusion) > 0 {
 		b.WriteString("\nconfusion matrix (rows: true class, columns: predicted)\n")
 		names := r.Classes

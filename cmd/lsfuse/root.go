@@ -22,8 +22,8 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or bad configuration.`,
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newTrainCmd(ios, nil), newEvalCmd(ios, nil), newConfigCmd(ios),
-		newDataCmd(ios, nil), newBenchCmd(ios, nil), newExportCmd(ios, nil))
+	root.AddCommand(newVersionCmd(), newExperimentCmd(ios, nil), newTrainCmd(ios, nil), newEvalCmd(ios, nil), newConfigCmd(ios),
+		newDataCmd(ios, nil), newBenchCmd(ios, nil), newExportCmd(ios, nil), newPredictCmd(ios, nil))
 	return root
 }
 

@@ -42,13 +42,19 @@ Configuration precedence: defaults < --config files (in order) < LSFUSE_*
 environment variables < --set < the shorthand flags.
 
 Interrupt with Ctrl-C: last.ckpt is written and --resume last continues
-exactly where the run stopped.`,
+exactly where the run stopped.
+
+Data-parallel: a binary built with -tags mpi runs as one rank of an MPI job
+(mpirun -np N lsfuse train ...): train.batch_size is the global batch, split
+over the ranks; only rank 0 prints progress and writes the run directory.
+See docs/DISTRIBUTED.md.`,
 		Example: `  lsfuse train --config configs/quickstart.yaml
   lsfuse train -c configs/vision_text.yaml --fusion-strategy hybrid --fusion-dim 512 --epochs 50
   lsfuse train -c configs/trimodal.yaml --multimodal --modalities vision audio text
   lsfuse train -c configs/quickstart.yaml --set train.lr=3e-4 --set model.modalities.vision.dropout=0.3
   LSFUSE_TRAIN_EPOCHS=3 lsfuse train -c configs/quickstart.yaml
-  lsfuse train -c configs/quickstart.yaml --resume last`,
+  lsfuse train -c configs/quickstart.yaml --resume last
+  mpirun -np 4 --hostfile hosts lsfuse train -c configs/quickstart.yaml   # built with -tags mpi`,
 		Args: func(cmd *cobra.Command, args []string) error { return opts.Config.positional(cmd, args) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Config.Environ = environ()
@@ -63,11 +69,18 @@ exactly where the run stopped.`,
 	return cmd
 }
 
-// runTrain trains one experiment.
-func runTrain(ctx context.Context, opts *trainOptions) error {
+// runTrain trains one experiment, as one rank of a data-parallel job
+// when launched by mpirun (see train_dist.go).
+func runTrain(ctx context.Context, opts *trainOptions) (err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	comm, err := initRanks()
+	if err != nil {
+		return err
+	}
+	defer func() { err = finishRanks(comm, opts.IO.ErrOut, err, recover()) }()
+	lead := comm.Rank() == 0 // rank 0 alone prints and writes
 	var ckpt *checkpointInfo
 	var docs []config.Doc
 	if opts.Resume != "" && opts.Resume != "last" && opts.Resume != "best" {
@@ -131,8 +144,11 @@ func runTrain(ctx context.Context, opts *trainOptions) error {
 	if err != nil {
 		return err
 	}
-	hooks := []train.Hook{newProgress(opts.IO.ErrOut, opts.IO.ErrTTY, cfg.Train.LogEvery)}
-	tr, err := train.New(net, store, ds.Train, ds.Val, res.Train, train.Options{RunDir: runDir, Hooks: hooks, Meta: meta})
+	var hooks []train.Hook
+	if lead {
+		hooks = append(hooks, newProgress(opts.IO.ErrOut, opts.IO.ErrTTY, cfg.Train.LogEvery))
+	}
+	tr, err := train.New(net, store, ds.Train, ds.Val, res.Train, train.Options{RunDir: runDir, Hooks: hooks, Meta: meta, Comm: comm})
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "train.") {
 			return usageError{err}
@@ -144,10 +160,16 @@ func runTrain(ctx context.Context, opts *trainOptions) error {
 			return usageError{err}
 		}
 	}
-	if err := writeRunFiles(runDir, yamlCfg, ds.Stats); err != nil {
-		return err
+	if lead {
+		if err := writeRunFiles(runDir, yamlCfg, ds.Stats); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "run %s: %s", runDir, ds.summary())
+		if comm.Size() > 1 {
+			fmt.Fprintf(opts.IO.ErrOut, " (%d ranks share each batch of %d)", comm.Size(), res.Train.BatchSize)
+		}
+		fmt.Fprintln(opts.IO.ErrOut)
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "run %s: %s\n", runDir, ds.summary())
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	result, err := tr.Fit(ctx)
@@ -156,6 +178,9 @@ func runTrain(ctx context.Context, opts *trainOptions) error {
 			return fmt.Errorf("training interrupted; %s holds the state: continue with --resume last (%w)", filepath.Join(runDir, train.LastCheckpoint), err)
 		}
 		return err
+	}
+	if !lead {
+		return nil
 	}
 	return reportRun(opts.IO, net, res, ds, result)
 }
@@ -250,8 +275,11 @@ func reportRun(ios *IOStreams, net *model.Network, res *config.Resolved, ds *dat
 
 // metricLine formats the metrics that matter for a head.
 func metricLine(head string, m train.Metrics) string {
-	if head == model.HeadRegression {
+	switch head {
+	case model.HeadRegression:
 		return fmt.Sprintf("loss %.4f, mse %.4f, mae %.4f", m.Loss, m.MSE, m.MAE)
+	case model.HeadCaption:
+		return fmt.Sprintf("loss %.4f, token accuracy %.4f, BLEU-4 %.4f", m.Loss, m.Accuracy, m.BLEU4)
 	}
 	return fmt.Sprintf("loss %.4f, accuracy %.4f, macro-F1 %.4f, top-5 %.4f", m.Loss, m.Accuracy, m.MacroF1, m.Top5)
 }

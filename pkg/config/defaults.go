@@ -16,6 +16,7 @@ func Default() Config {
 			FusionDim:         128,
 			NumAttentionHeads: 4,
 			Head:              "classification",
+			Caption:           CaptionSettings{EmbedDim: 64, Units: 128, Mode: "default", BeamSize: 1},
 			FusedOps:          true,
 		},
 		Data: DataConfig{

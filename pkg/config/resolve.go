@@ -99,17 +99,27 @@ func (c *Config) NetworkConfig() (model.NetworkConfig, error) {
 		l.keyf("model.output_dim", "is 0 and no data gave the number of classes: set model.output_dim (or data.label_classes)")
 	}
 	tokenLen := m.TokenLen
-	if m.Head == model.HeadTokens && tokenLen == 0 {
-		var lt data.TextConfig
-		if jsonDecode(c.Data.LabelText, &lt) == nil {
-			tokenLen = lt.Length
-		}
+	var lt data.TextConfig
+	_ = jsonDecode(c.Data.LabelText, &lt)
+	if (m.Head == model.HeadTokens || m.Head == model.HeadCaption) && tokenLen == 0 {
+		tokenLen = lt.Length
 	}
 	nc := model.NetworkConfig{
 		Modalities: map[string]model.ModalityConfig{},
 		Fusion: fusion.Config{Strategy: m.FusionStrategy, Dim: m.FusionDim, Heads: m.NumAttentionHeads, Dropout: m.FusionDropout,
 			ModalityWeights: m.ModalityWeights, MissingEmbedding: m.MissingEmbedding, ModalityDropout: copyMap(m.ModalityDropout)},
 		OutputDim: m.OutputDim, Head: m.Head, HeadHidden: m.HeadHidden, TokenLen: tokenLen, IgnoreIndex: m.IgnoreIndex,
+		Caption: model.CaptionConfig{EmbedDim: m.Caption.EmbedDim, Units: m.Caption.Units, BackboneUnits: m.Caption.BackboneUnits,
+			Mode: m.Caption.Mode, BOS: m.Caption.BOS, EOS: m.Caption.EOS, MaxLen: m.Caption.MaxLen, BeamSize: m.Caption.BeamSize},
+		Align: append([]string(nil), m.TemporalAlign...),
+	}
+	if lt.Tokenizer == "gpt2" { // <|endoftext|> starts and ends gpt2 captions
+		if nc.Caption.BOS == 0 {
+			nc.Caption.BOS = GPT2VocabSize - 1
+		}
+		if nc.Caption.EOS == 0 {
+			nc.Caption.EOS = GPT2VocabSize - 1
+		}
 	}
 	for _, name := range sortedNames(m.Modalities) {
 		mc := m.Modalities[name]

@@ -64,20 +64,36 @@ type ModelConfig struct {
 	MissingEmbedding bool `mapstructure:"missing_embedding"`
 	// OutputDim (model.output_dim, int ≥ 1): number of classes, regression
 	// targets or the token vocabulary. 0 (the default) takes it from the
-	// data: the number of label classes.
+	// data: the number of label classes, the label vector's length or the
+	// label vocabulary's size.
 	OutputDim int `mapstructure:"output_dim"`
-	// Head (model.head, string): classification, regression or tokens.
-	// Default classification.
+	// Head (model.head, string): classification, regression, tokens or
+	// caption (an autoregressive liquid decoder trained with teacher
+	// forcing on data.label_kind tokens; see model.caption). Default
+	// classification.
 	Head string `mapstructure:"head"`
 	// HeadHidden (model.head_hidden, int ≥ 0): width of a hidden ReLU layer
 	// in the head; 0 (the default) is a single Linear.
 	HeadHidden int `mapstructure:"head_hidden"`
 	// TokenLen (model.token_len, int ≥ 1): predicted positions of the tokens
-	// head; 0 takes data.label_text.length. Ignored by other heads.
+	// head, or the caption head's label length (<bos> … <eos> <pad>…; it
+	// predicts token_len − 1 positions); 0 takes data.label_text.length.
+	// Ignored by other heads.
 	TokenLen int `mapstructure:"token_len"`
-	// IgnoreIndex (model.ignore_index, int): label id the tokens loss skips
-	// (padding). Default 0 (the <pad> id of built vocabularies).
+	// IgnoreIndex (model.ignore_index, int): label id the tokens and caption
+	// losses skip (padding). Default 0 (the <pad> id of built
+	// vocabularies); -1 ignores nothing (gpt2 captions, whose padding is
+	// <eos>).
 	IgnoreIndex int `mapstructure:"ignore_index"`
+	// Caption (model.caption) sizes the caption head and its generation.
+	Caption CaptionSettings `mapstructure:"caption"`
+	// TemporalAlign (model.temporal_align, list of modality names): the
+	// seed's TemporalAligner. The listed modalities (audio, video frames
+	// with temporal conv or mean, text) keep one preprocessor feature per
+	// time step; the steps are resampled by linear interpolation to the
+	// modalities' common num_spike_steps and drive their spiking encoders
+	// step by step instead of direct coding. Default none.
+	TemporalAlign []string `mapstructure:"temporal_align"`
 }
 
 // ModalityConfig is one entry of the seed's modality_configs: the
@@ -153,6 +169,33 @@ type ModalityConfig struct {
 	// defaults, and sizes given by the data input (image size, audio length,
 	// text length, sensor channels) are filled in from data.inputs.<name>.
 	Preprocessing map[string]any `mapstructure:"preprocessing"`
+}
+
+// CaptionSettings (model.caption) is model.CaptionConfig: the caption
+// head's liquid decoder and how captions are generated (evaluation BLEU,
+// lsfuse predict).
+type CaptionSettings struct {
+	// EmbedDim (embed_dim, int ≥ 1): token embedding width. Default 64.
+	EmbedDim int `mapstructure:"embed_dim"`
+	// Units (units, int ≥ 1): the decoder CfC's state width. Default 128.
+	Units int `mapstructure:"units"`
+	// BackboneUnits (backbone_units, int ≥ 0): the CfC backbone width; 0
+	// (default) means units.
+	BackboneUnits int `mapstructure:"backbone_units"`
+	// Mode (mode, string): the CfC mode, default, no_gate or pure.
+	// Default "default".
+	Mode string `mapstructure:"mode"`
+	// BOS, EOS (bos, eos, int ≥ 0): the ids that start and end a caption;
+	// 0 (default) takes the label tokenizer's (2 and 3 for word and char
+	// vocabularies, 50256 for gpt2).
+	BOS int `mapstructure:"bos"`
+	EOS int `mapstructure:"eos"`
+	// MaxLen (max_len, int ≥ 0): the most tokens generated after <bos>; 0
+	// (default) means token_len − 1.
+	MaxLen int `mapstructure:"max_len"`
+	// BeamSize (beam_size, int ≥ 1): beam width of generation; 1 (default)
+	// is greedy decoding.
+	BeamSize int `mapstructure:"beam_size"`
 }
 
 // SurrogateConfig (model.modalities.<name>.surrogate) selects the spike's

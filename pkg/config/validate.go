@@ -14,7 +14,7 @@ import (
 // Choices of the string keys.
 var (
 	fusionStrategies = []string{"early", "late", "hybrid", "hierarchical"}
-	heads            = []string{"classification", "regression", "tokens"}
+	heads            = []string{"classification", "regression", "tokens", "caption"}
 	resets           = []string{"subtract", "zero", "none"}
 	surrogates       = []string{"fast_sigmoid", "atan", "sigmoid", "triangular", "straight_through"}
 	backbones        = []string{"cfc", "ltc"}
@@ -119,6 +119,8 @@ func (c *Config) validateModel(l *errorList) {
 	for _, n := range names {
 		c.validateModality(l, n)
 	}
+	c.validateCaption(l)
+	c.validateAlign(l)
 	// The seed's Troubleshooting #1: attention fuses the features as tokens
 	// of one width.
 	if (m.FusionStrategy == "hybrid" || m.FusionStrategy == "hierarchical") && len(names) > 0 {
@@ -140,6 +142,66 @@ func (c *Config) validateModel(l *errorList) {
 		if m.FusionStrategy == "hierarchical" && len(names) < 2 {
 			l.keyf("model.fusion_strategy", "hierarchical fusion needs at least two modalities, got %d: use early or late", len(names))
 		}
+	}
+}
+
+// validateCaption checks model.caption and, for the caption head, the
+// settings it needs elsewhere: token labels wrapped in <bos> … <eos>, a
+// fusion that forms one representation, an ignore_index that is not <eos>.
+func (c *Config) validateCaption(l *errorList) {
+	m := c.Model
+	cs := m.Caption
+	v := checker{l}
+	v.atLeast("model.caption.embed_dim", cs.EmbedDim, 1)
+	v.atLeast("model.caption.units", cs.Units, 1)
+	v.atLeast("model.caption.backbone_units", cs.BackboneUnits, 0)
+	v.oneOf("model.caption.mode", cs.Mode, cfcModes)
+	v.atLeast("model.caption.bos", cs.BOS, 0)
+	v.atLeast("model.caption.eos", cs.EOS, 0)
+	v.atLeast("model.caption.max_len", cs.MaxLen, 0)
+	v.atLeast("model.caption.beam_size", cs.BeamSize, 1)
+	if m.Head != "caption" {
+		return
+	}
+	if m.FusionStrategy == "late" {
+		l.keyf("model.fusion_strategy", "late fusion forms no single fused representation for the caption head to decode from: use early, hybrid or hierarchical")
+	}
+	if c.Data.LabelKind != data.LabelTokens {
+		l.keyf("data.label_kind", "is %q but the caption head trains on caption token labels: set data.label_kind: tokens (and data.label_text)", c.Data.LabelKind)
+		return
+	}
+	var lt data.TextConfig
+	if jsonDecode(c.Data.LabelText, &lt) != nil {
+		return // reported by validateData
+	}
+	if !lt.AddBOS || !lt.AddEOS {
+		l.keyf("data.label_text", "the caption head needs captions wrapped in <bos> … <eos>: set data.label_text.add_bos and add_eos to true")
+	}
+	if lt.Tokenizer == "gpt2" && m.IgnoreIndex == GPT2VocabSize-1 {
+		l.keyf("model.ignore_index", "is %d, gpt2's <|endoftext|>, which is also <eos>: the caption head would never learn to stop; set model.ignore_index: -1", m.IgnoreIndex)
+	}
+}
+
+// validateAlign checks model.temporal_align: modalities that exist, listed
+// once, with one num_spike_steps (the length they are aligned to).
+func (c *Config) validateAlign(l *errorList) {
+	seen := map[string]bool{}
+	first := ""
+	for i, n := range c.Model.TemporalAlign {
+		key := fmt.Sprintf("model.temporal_align[%d]", i)
+		mc, ok := c.Model.Modalities[n]
+		switch {
+		case !ok:
+			l.keyf(key, "no modality %q under model.modalities (%s)", n, strings.Join(sortedNames(c.Model.Modalities), ", "))
+		case seen[n]:
+			l.keyf(key, "modality %q is listed twice", n)
+		case first == "":
+			first = n
+		case mc.NumSpikeSteps != c.Model.Modalities[first].NumSpikeSteps:
+			l.keyf(key, "aligned modalities share one length, num_spike_steps, but %s has %d and %s has %d: set the same model.modalities.<name>.num_spike_steps",
+				first, c.Model.Modalities[first].NumSpikeSteps, n, mc.NumSpikeSteps)
+		}
+		seen[n] = true
 	}
 }
 

@@ -89,6 +89,12 @@ func ONNX(net *model.Network, store *nn.Store, w io.Writer, opts ONNXOptions) er
 	if net == nil || store == nil {
 		return fmt.Errorf("export onnx: nil network or store")
 	}
+	if cfg := net.Config(); cfg.Head == model.HeadCaption || len(cfg.Align) > 0 {
+		// The autoregressive decoder and the step-driven aligned encoders
+		// have no ONNX builder yet; exporting the rest would be a
+		// different model with the same weights.
+		return fmt.Errorf("export onnx: caption heads and temporally aligned modalities (temporal_align) are not supported; export safetensors weights instead")
+	}
 	opset := opts.Opset
 	if opset == 0 {
 		opset = DefaultOpset

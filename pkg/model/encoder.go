@@ -245,11 +245,18 @@ func (e *ModalityEncoder) forward(c *nn.Ctx, x *G.Node) (*EncoderOutput, error) 
 	if err != nil {
 		return nil, err
 	}
-	liquid, err := e.liquid.Forward(c.Sub(cfg.Backbone), spk.Last())
+	return e.liquidOut(c, spk)
+}
+
+// liquidOut runs the liquid cell over the spiking layers' last output,
+// reads its final state through "out", and attaches spike telemetry: the
+// unrolled encoder after its spiking layers.
+func (e *ModalityEncoder) liquidOut(c *nn.Ctx, spk *SpikingOutput) (*EncoderOutput, error) {
+	liquid, err := e.liquid.Forward(c.Sub(e.cfg.Backbone), spk.Last())
 	if err != nil {
 		return nil, err
 	}
-	feat, err := nn.Linear{In: e.liquid.OutputSize(), Out: cfg.EncoderDim}.Forward(c.Sub("out"), liquid[len(liquid)-1])
+	feat, err := nn.Linear{In: e.liquid.OutputSize(), Out: e.cfg.EncoderDim}.Forward(c.Sub("out"), liquid[len(liquid)-1])
 	if err != nil {
 		return nil, err
 	}

@@ -26,13 +26,20 @@ func (o *SpikingSeqOutput) Last() *G.Node { return o.Seqs[len(o.Seqs)-1] }
 // Linear applied once to all T·B spike rows of the layer below. The
 // parameters are Forward's. In training graphs the dropout between layers
 // draws one mask over [T, B, N] (Forward draws one per step: same
-// distribution, different draws).
+// distribution, different draws). x may also be T-major per-step inputs
+// [T, B, InputDim] (temporal alignment): the first layer's current at
+// step t is then fc(x_t), as ForwardSteps.
 func (e *SpikingEncoder) ForwardFused(c *nn.Ctx, x *G.Node) (*SpikingSeqOutput, error) {
 	s := x.Shape()
-	if s.Dims() != 2 || s[1] != e.cfg.InputDim {
-		return nil, c.Errorf("spiking encoder expects input [batch, %d], got %v", e.cfg.InputDim, s)
+	steps := e.cfg.Steps
+	perStep := s.Dims() == 3 && s[0] == steps && s[2] == e.cfg.InputDim
+	if !perStep && (s.Dims() != 2 || s[1] != e.cfg.InputDim) {
+		return nil, c.Errorf("spiking encoder expects input [batch, %d] or [%d, batch, %d], got %v", e.cfg.InputDim, steps, e.cfg.InputDim, s)
 	}
-	batch, steps := s[0], e.cfg.Steps
+	batch := s[0]
+	if perStep {
+		batch = s[1]
+	}
 	out := &SpikingSeqOutput{}
 	in := e.cfg.InputDim
 	var prev *G.Node // [T, B, N_{l−1}]
@@ -42,7 +49,7 @@ func (e *SpikingEncoder) ForwardFused(c *nn.Ctx, x *G.Node) (*SpikingSeqOutput, 
 		var cur *G.Node
 		var err error
 		if l == 0 {
-			cur, err = fc.Forward(lc.Sub("fc"), x)
+			cur, err = fc.Forward(lc.Sub("fc"), x) // rank 3: Linear over the last axis
 		} else {
 			var d *G.Node
 			if d, err = (nn.Dropout{P: e.cfg.Dropout}).Forward(lc.Sub("dropout"), prev); err == nil {

@@ -64,6 +64,16 @@ type NetworkConfig struct {
 	TokenLen int
 	// IgnoreIndex is the label id the tokens loss skips (padding).
 	IgnoreIndex int
+	// Caption sizes the caption head (Head "caption", see CaptionConfig);
+	// for it TokenLen is the label length L (<bos> … <eos> <pad>…) and the
+	// head predicts L−1 positions. Ignored by the other heads.
+	Caption CaptionConfig
+	// Align lists the temporally aligned modalities (the seed's
+	// TemporalAligner, see TemporalResample): their per-step preprocessor
+	// features are resampled to their common num_spike_steps and drive the
+	// spiking encoder one step at a time. Empty: every modality uses direct
+	// coding.
+	Align []string
 }
 
 // modalityName is what a modality may be called: names become parameter
@@ -97,11 +107,17 @@ func NewNetwork(cfg NetworkConfig) (*Network, error) {
 		if cfg.TokenLen <= 0 {
 			return nil, fmt.Errorf("network: head %q needs token_len > 0 (the number of predicted positions), got %d", cfg.Head, cfg.TokenLen)
 		}
+	case HeadCaption:
 	default:
-		return nil, fmt.Errorf("network: unknown head %q (want %s, %s or %s)", cfg.Head, HeadClassification, HeadRegression, HeadTokens)
+		return nil, fmt.Errorf("network: unknown head %q (want %s, %s, %s or %s)", cfg.Head, HeadClassification, HeadRegression, HeadTokens, HeadCaption)
 	}
 	if cfg.OutputDim <= 0 {
 		return nil, fmt.Errorf("network: output_dim must be positive, got %d", cfg.OutputDim)
+	}
+	if cfg.Head == HeadCaption {
+		if err := validateCaption(&cfg); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.HeadHidden < 0 {
 		return nil, fmt.Errorf("network: head_hidden must not be negative, got %d", cfg.HeadHidden)
@@ -145,6 +161,9 @@ func NewNetwork(cfg NetworkConfig) (*Network, error) {
 		return nil, err
 	}
 	n.fus = f
+	if err := n.validateAlign(); err != nil {
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -181,7 +200,8 @@ type Graph struct {
 	// when the fusion has no missing embeddings.
 	Present map[string]*G.Node
 	// Output is the head's output: logits [B, OutputDim], regression values
-	// [B, OutputDim] or token logits [B, TokenLen, OutputDim].
+	// [B, OutputDim], token logits [B, TokenLen, OutputDim], or the caption
+	// head's teacher-forced logits [B, TokenLen−1, OutputDim].
 	Output *G.Node
 	// Fused is the fused representation [B, fusion Dim] (nil for late).
 	Fused *G.Node
@@ -198,10 +218,17 @@ type Graph struct {
 	// handling).
 	Keep *G.Node
 	// Labels is the label placeholder "labels": Int [B] (classification),
-	// float [B, OutputDim] (regression), Int [B, TokenLen] (tokens).
+	// float [B, OutputDim] (regression), Int [B, TokenLen] (tokens,
+	// caption).
 	Labels *G.Node
 	// Loss is the scalar mean loss of Output against Labels.
 	Loss *G.Node
+	// Caption is the caption head's conditioning (nil for other heads).
+	Caption *CaptionState
+
+	// encodeOnly marks a generation encoder graph: no labels, no loss, and
+	// a caption head that stops at its conditioning.
+	encodeOnly bool
 }
 
 // Build adds the whole network for batch size batch to c's graph:
@@ -218,7 +245,7 @@ func (n *Network) Build(c *nn.Ctx, batch int) (*Graph, error) {
 	var g *Graph
 	err := nn.Catch("network", func() error {
 		var err error
-		g, err = n.build(c, batch)
+		g, err = n.build(c, batch, false)
 		return err
 	})
 	if err != nil {
@@ -227,13 +254,17 @@ func (n *Network) Build(c *nn.Ctx, batch int) (*Graph, error) {
 	return g, nil
 }
 
-func (n *Network) build(c *nn.Ctx, batch int) (*Graph, error) {
+func (n *Network) build(c *nn.Ctx, batch int, encodeOnly bool) (*Graph, error) {
 	g := &Graph{
-		Batch:    batch,
-		Inputs:   map[string]*G.Node{},
-		Present:  map[string]*G.Node{},
-		Features: map[string]*G.Node{},
-		Encoders: map[string]*EncoderOutput{},
+		Batch:      batch,
+		Inputs:     map[string]*G.Node{},
+		Present:    map[string]*G.Node{},
+		Features:   map[string]*G.Node{},
+		Encoders:   map[string]*EncoderOutput{},
+		encodeOnly: encodeOnly,
+	}
+	if n.cfg.Head == HeadCaption && !encodeOnly {
+		g.Labels = c.IntInput("labels", batch, n.cfg.TokenLen) // the decoder reads it (teacher forcing)
 	}
 	for _, name := range n.names {
 		err := nn.Catch(fmt.Sprintf("modality %q", name), func() error { return n.buildModality(c, name, g) })
@@ -241,11 +272,14 @@ func (n *Network) build(c *nn.Ctx, batch int) (*Graph, error) {
 			return nil, err
 		}
 	}
-	fo, err := n.fus.Forward(c.Sub(FusionScope), fusion.Inputs{Features: g.Features, Present: g.Present}, n.head(c))
+	fo, err := n.fus.Forward(c.Sub(FusionScope), fusion.Inputs{Features: g.Features, Present: g.Present}, n.head(c, g))
 	if err != nil {
 		return nil, err
 	}
 	g.Output, g.Fused, g.Attention, g.Keep = fo.Output, fo.Fused, fo.Attention, fo.Keep
+	if encodeOnly {
+		return g, nil
+	}
 	if err := n.loss(c, g); err != nil {
 		return nil, err
 	}
@@ -266,16 +300,23 @@ func (n *Network) buildModality(c *nn.Ctx, name string, g *Graph) error {
 		x = c.Input("input."+name, shape...)
 	}
 	g.Inputs[name] = x
-	h, err := p.Forward(mc.Sub("pre"), x)
-	if err != nil {
-		return err
-	}
-	if s := h.Shape(); s.Dims() != 2 || s[0] != batch || s[1] != p.OutputDim() {
-		return mc.Errorf("preprocessor returned %v, want [%d, %d]", s, batch, p.OutputDim())
-	}
-	out, err := n.enc[name].Forward(mc.Sub("encoder"), h)
-	if err != nil {
-		return err
+	var out *EncoderOutput
+	if n.aligned(name) {
+		var err error
+		if out, err = n.encodeAligned(mc, name, x); err != nil {
+			return err
+		}
+	} else {
+		h, err := p.Forward(mc.Sub("pre"), x)
+		if err != nil {
+			return err
+		}
+		if s := h.Shape(); s.Dims() != 2 || s[0] != batch || s[1] != p.OutputDim() {
+			return mc.Errorf("preprocessor returned %v, want [%d, %d]", s, batch, p.OutputDim())
+		}
+		if out, err = n.enc[name].Forward(mc.Sub("encoder"), h); err != nil {
+			return err
+		}
 	}
 	g.Encoders[name] = out
 	g.Features[name] = out.Feature
@@ -298,11 +339,15 @@ func (n *Network) buildModality(c *nn.Ctx, name string, g *Graph) error {
 // tokens: h[b,l] = ReLU(x[b] + pos[l]) with learned positions pos
 // [TokenLen, Dim] ("head.pos"), then the same layers per position, giving
 // [B, TokenLen, OutputDim].
-func (n *Network) head(c *nn.Ctx) fusion.Head {
+// caption: the liquid decoder of CaptionConfig, reading g's labels.
+func (n *Network) head(c *nn.Ctx, g *Graph) fusion.Head {
 	return func(mod string, x *G.Node) (*G.Node, error) {
 		hc := c.Sub("head")
 		if mod != "" {
 			hc = hc.Sub(mod)
+		}
+		if n.cfg.Head == HeadCaption {
+			return n.captionHead(hc, x, g)
 		}
 		dim := x.Shape()[1]
 		var err error
@@ -372,6 +417,8 @@ func (n *Network) loss(c *nn.Ctx, g *Graph) error {
 	case HeadTokens:
 		g.Labels = c.IntInput("labels", g.Batch, n.cfg.TokenLen)
 		g.Loss, err = nn.CrossEntropySeq(g.Output, g.Labels, n.cfg.IgnoreIndex)
+	case HeadCaption:
+		g.Loss, err = n.captionLoss(g) // labels were made before the head
 	}
 	if err != nil {
 		return fmt.Errorf("network: %s loss: %w", n.cfg.Head, err)
@@ -440,6 +487,9 @@ func (g *Graph) Bind(f Feed) error {
 				return err
 			}
 		}
+	}
+	if g.Labels == nil {
+		return nil // a generation encoder graph has no labels
 	}
 	lab := f.Labels
 	if lab == nil {

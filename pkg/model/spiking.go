@@ -110,49 +110,12 @@ type SpikingOutput struct {
 // Last returns the last layer's spikes, T nodes of [B, OutputDim].
 func (o *SpikingOutput) Last() []*G.Node { return o.Spikes[len(o.Spikes)-1] }
 
-// Forward runs the encoder on x [B, InputDim] for T steps.
+// Forward runs the encoder on x [B, InputDim] for T steps (direct coding:
+// the first layer gets the same current every step).
 func (e *SpikingEncoder) Forward(c *nn.Ctx, x *G.Node) (*SpikingOutput, error) {
 	s := x.Shape()
 	if s.Dims() != 2 || s[1] != e.cfg.InputDim {
 		return nil, c.Errorf("spiking encoder expects input [batch, %d], got %v", e.cfg.InputDim, s)
 	}
-	out := &SpikingOutput{}
-	in := e.cfg.InputDim
-	var prev []*G.Node
-	for l, lif := range e.layers {
-		lc := c.Sub(fmt.Sprintf("lif%d", l+1))
-		fc := nn.Linear{In: in, Out: e.widths[l]}
-		var currents []*G.Node
-		if l == 0 {
-			cur, err := fc.Forward(lc.Sub("fc"), x)
-			if err != nil {
-				return nil, err
-			}
-			currents = []*G.Node{cur}
-		} else {
-			drop := nn.Dropout{P: e.cfg.Dropout}
-			for _, spk := range prev {
-				d, err := drop.Forward(lc.Sub("dropout"), spk)
-				if err != nil {
-					return nil, err
-				}
-				cur, err := fc.Forward(lc.Sub("fc"), d)
-				if err != nil {
-					return nil, err
-				}
-				currents = append(currents, cur)
-			}
-		}
-		res, err := lif.Forward(lc, currents, e.cfg.Steps)
-		if err != nil {
-			return nil, err
-		}
-		out.Spikes = append(out.Spikes, res.Spikes)
-		out.Membranes = append(out.Membranes, res.Membranes)
-		out.Rates = append(out.Rates, res.Rate)
-		out.Layers = append(out.Layers, lc.Path())
-		prev = res.Spikes
-		in = e.widths[l]
-	}
-	return out, nil
+	return e.ForwardSteps(c, []*G.Node{x})
 }

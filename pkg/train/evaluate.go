@@ -18,6 +18,9 @@ type EvalOptions struct {
 	Ablate bool
 	// Workers is the number of decoding goroutines, ≥ 0 (0 means 1).
 	Workers int
+	// BeamSize is the beam width of caption generation (caption heads);
+	// 0 takes the network's caption beam_size.
+	BeamSize int
 }
 
 // EvalResult is the outcome of Evaluate: the metrics of Metrics (promoted:
@@ -35,13 +38,31 @@ type EvalResult struct {
 	// learned stand-in), otherwise its input is all zeros. Nil unless
 	// EvalOptions.Ablate.
 	PerModalityAblation map[string]float64
+	// BLEU details the corpus BLEU-4 of the captions generated for every
+	// sample (caption heads; Metrics.BLEU4 is its score); nil otherwise.
+	BLEU *BLEU
+	// Captions are the generated captions with their references, in
+	// dataset order (caption heads).
+	Captions []GeneratedCaption
+}
+
+// GeneratedCaption is one sample's generated caption and its reference
+// (label words without <bos>, <eos> and padding), as token ids.
+type GeneratedCaption struct {
+	Index     int   `json:"index"`
+	Tokens    []int `json:"tokens"`
+	Reference []int `json:"reference"`
 }
 
 // Evaluate runs net (evaluation mode: no dropout, running batch-norm
 // statistics) over every sample of ds once, in order, in batches of batch
 // samples; a short last batch runs on a second graph built for its size,
 // so no sample is dropped or counted twice. The graphs bind store's
-// tensors: nothing is copied.
+// tensors: nothing is copied. For a caption head, Accuracy is the
+// teacher-forced next-token accuracy, and a second pass generates a
+// caption for every sample (EvalOptions.BeamSize) and scores them with
+// corpus BLEU-4 against the label captions (EvalResult.BLEU, Captions,
+// Metrics.BLEU4).
 func Evaluate(net *model.Network, store *nn.Store, ds data.Dataset, batch int, opts EvalOptions) (EvalResult, error) {
 	if net == nil || store == nil || ds == nil {
 		return EvalResult{}, fmt.Errorf("evaluate: nil network, store or dataset")
@@ -64,6 +85,13 @@ func Evaluate(net *model.Network, store *nn.Store, ds data.Dataset, batch int, o
 	if acc.Conf != nil {
 		res.Confusion = acc.Conf
 	}
+	if net.Config().Head == model.HeadCaption {
+		bleu, caps, err := ev.captions(ctx, loader, opts.BeamSize)
+		if err != nil {
+			return EvalResult{}, err
+		}
+		res.BLEU, res.Captions, res.BLEU4 = &bleu, caps, bleu.Score
+	}
 	if opts.Ablate {
 		res.PerModalityAblation = map[string]float64{}
 		for _, name := range net.Names() {
@@ -82,15 +110,61 @@ func Evaluate(net *model.Network, store *nn.Store, ds data.Dataset, batch int, o
 	return res, nil
 }
 
-// evaluator keeps one evaluation graph per batch size over a store.
+// evaluator keeps one evaluation graph (and caption generator) per batch
+// size over a store.
 type evaluator struct {
 	net    *model.Network
 	store  *nn.Store
 	graphs map[int]*evalGraph
+	gens   map[int]*model.Generator
 }
 
 func newEvaluator(net *model.Network, store *nn.Store) *evaluator {
-	return &evaluator{net: net, store: store, graphs: map[int]*evalGraph{}}
+	return &evaluator{net: net, store: store, graphs: map[int]*evalGraph{}, gens: map[int]*model.Generator{}}
+}
+
+// captions generates a caption for every sample of one pass of loader
+// (beam 0: the network's default) and scores them with corpus BLEU-4
+// against the label captions.
+func (e *evaluator) captions(ctx context.Context, loader *data.Loader, beam int) (BLEU, []GeneratedCaption, error) {
+	cfg := e.net.Config()
+	cc := cfg.Caption
+	var counts BLEUCounts
+	var out []GeneratedCaption
+	for b, err := range loader.Epoch(ctx, 0, 0) {
+		if err != nil {
+			return BLEU{}, nil, err
+		}
+		g, err := e.graph(b.Size)
+		if err != nil {
+			return BLEU{}, nil, err
+		}
+		feed, err := batchFeed(g.mg, cfg.Head, b, "")
+		if err != nil {
+			return BLEU{}, nil, fmt.Errorf("caption batch (samples %v…): %w", b.Indices[:min(3, len(b.Indices))], err)
+		}
+		gen, ok := e.gens[b.Size]
+		if !ok {
+			if gen, err = model.NewGenerator(e.net, e.store, b.Size); err != nil {
+				return BLEU{}, nil, err
+			}
+			e.gens[b.Size] = gen
+		}
+		caps, err := gen.Generate(feed, model.GenerateOptions{BeamSize: beam})
+		if err != nil {
+			return BLEU{}, nil, fmt.Errorf("caption generation: %w", err)
+		}
+		labels := feed.Labels.Data().([]int)
+		l := len(labels) / b.Size
+		for i, c := range caps {
+			ref := CaptionReference(labels[i*l:(i+1)*l], cc.BOS, cc.EOS, cfg.IgnoreIndex)
+			if err := counts.Add(c.Tokens, [][]int{ref}); err != nil {
+				return BLEU{}, nil, err
+			}
+			out = append(out, GeneratedCaption{Index: b.Indices[i], Tokens: c.Tokens, Reference: ref})
+		}
+	}
+	return counts.Score(), out, nil
 }
 
 func (e *evaluator) graph(size int) (*evalGraph, error) {
@@ -137,7 +211,10 @@ func (e *evaluator) close() {
 	for _, g := range e.graphs {
 		g.close()
 	}
-	e.graphs = map[int]*evalGraph{}
+	for _, g := range e.gens {
+		g.Close()
+	}
+	e.graphs, e.gens = map[int]*evalGraph{}, map[int]*model.Generator{}
 }
 
 // metricAcc accumulates the metrics of a pass batch by batch. It is part
@@ -194,11 +271,22 @@ func (a *metricAcc) add(loss float64, n int, out []float64, labels *tensor.Dense
 		}
 		a.NE += len(out)
 		return 0, nil
-	case model.HeadTokens:
+	case model.HeadTokens, model.HeadCaption:
 		ids := labels.Data().([]int)
+		if a.Head == model.HeadCaption { // position t predicts label t+1
+			l := labels.Shape()[1]
+			next := make([]int, 0, n*(l-1))
+			for b := 0; b < n; b++ {
+				next = append(next, ids[b*l+1:(b+1)*l]...)
+			}
+			ids = next
+		}
 		pred, err := ArgMax(out, a.Classes)
 		if err != nil {
 			return 0, err
+		}
+		if len(pred) != len(ids) {
+			return 0, fmt.Errorf("metrics: %d token predictions for %d labels", len(pred), len(ids))
 		}
 		ok, cnt := 0, 0
 		for i, y := range ids {
@@ -253,7 +341,7 @@ func (a *metricAcc) metrics() Metrics {
 		if a.NE > 0 {
 			m.MSE, m.MAE = float64(a.SE)/float64(a.NE), float64(a.AE)/float64(a.NE)
 		}
-	case model.HeadTokens:
+	case model.HeadTokens, model.HeadCaption:
 		if a.TokN > 0 {
 			m.Accuracy = float64(a.TokOK) / float64(a.TokN)
 		}

@@ -101,12 +101,12 @@ func batchLabels(mg *model.Graph, head string, b data.Batch) (*tensor.Dense, err
 			return nil, fmt.Errorf("labels: targets have shape %v, the regression head expects %v (output_dim = %d)", b.Vectors.Shape, want, want[1])
 		}
 		return denseOf(mg.Labels.Dtype(), want, b.Vectors.Data), nil
-	case model.HeadTokens:
+	case model.HeadTokens, model.HeadCaption:
 		if b.LabelTokens == nil {
-			return nil, fmt.Errorf("labels: the samples carry no target tokens, but the network's head is tokens")
+			return nil, fmt.Errorf("labels: the samples carry no target tokens, but the network's head is %s", head)
 		}
 		if b.LabelLen != want[1] {
-			return nil, fmt.Errorf("labels: %d target tokens per sample, the tokens head predicts %d (token_len)", b.LabelLen, want[1])
+			return nil, fmt.Errorf("labels: %d target tokens per sample, the %s head expects %d (token_len)", b.LabelLen, head, want[1])
 		}
 		return tensor.New(tensor.WithShape(want...), tensor.WithBacking(append([]int(nil), b.LabelTokens...))), nil
 	default:

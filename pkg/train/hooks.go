@@ -24,6 +24,9 @@ type Metrics struct {
 	MAE float64 `json:"mae"`
 	// N is the number of samples seen.
 	N int `json:"n"`
+	// BLEU4 is the corpus BLEU-4 of generated captions against the label
+	// captions, in [0, 1] (caption heads, Evaluate only; see BLEU).
+	BLEU4 float64 `json:"bleu4,omitempty"`
 }
 
 // StartInfo tells hooks what a run is about to do.

@@ -91,7 +91,8 @@ func toMetricsJSON(m Metrics) metricsJSON {
 }
 
 func (m metricsJSON) metrics() Metrics {
-	return Metrics{float64(m.Loss), float64(m.Accuracy), float64(m.MacroF1), float64(m.Top5), float64(m.MSE), float64(m.MAE), m.N}
+	return Metrics{Loss: float64(m.Loss), Accuracy: float64(m.Accuracy), MacroF1: float64(m.MacroF1), Top5: float64(m.Top5),
+		MSE: float64(m.MSE), MAE: float64(m.MAE), N: m.N}
 }
 
 // epochLine is one epoch line of metrics.jsonl ("type": "epoch"), and the

@@ -12,6 +12,7 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/lsfuse/lsfuse/pkg/data"
+	"github.com/lsfuse/lsfuse/pkg/dist"
 	"github.com/lsfuse/lsfuse/pkg/model"
 	"github.com/lsfuse/lsfuse/pkg/nn"
 )
@@ -28,6 +29,13 @@ type Options struct {
 	// resolved experiment config ("config" → YAML). Keys starting with
 	// "train." and the key "format" are reserved.
 	Meta map[string]string
+	// Comm is the job of data-parallel processes this one belongs to (nil:
+	// a single process). With Size > 1, Config.BatchSize is the global
+	// batch, split over the ranks; gradients are summed with one
+	// all-reduce per step; only rank 0 writes RunDir (every rank reads it
+	// to resume); callers should give hooks that print to rank 0 only. See
+	// dist.go.
+	Comm dist.Communicator
 }
 
 // Trainer trains a network on a dataset; see New and Fit.
@@ -99,6 +107,9 @@ type Trainer struct {
 	// inject, when set (tests), runs after every backward pass with the
 	// step number and the learnable nodes: a test can plant an Inf.
 	inject func(step int, learn G.Nodes)
+
+	comm dist.Communicator
+	flat []float64 // the all-reduce buffer of reduceGrads
 }
 
 // Checkpoint file names inside a run directory.
@@ -184,14 +195,21 @@ func New(net *model.Network, store *nn.Store, trainSet, valSet data.Dataset, cfg
 			return nil, fmt.Errorf("train: checkpoint metadata key %q is reserved", k)
 		}
 	}
-	if opts.RunDir != "" {
+	comm := opts.Comm
+	if comm == nil {
+		comm = dist.Single()
+	}
+	if cfg.BatchSize < comm.Size() {
+		return nil, fmt.Errorf("train.batch_size %d is the global batch and must be at least the number of ranks (%d)", cfg.BatchSize, comm.Size())
+	}
+	if opts.RunDir != "" && comm.Rank() == 0 {
 		if err := ensureWritableDir(opts.RunDir); err != nil {
 			return nil, err
 		}
 	}
 	t := &Trainer{net: net, store: store, trainSet: trainSet, valSet: valSet, cfg: cfg, opts: opts,
 		hooks: hooks(opts.Hooks), opt: opt, scaler: scaler, plan: plan, ev: newEvaluator(net, store),
-		gStage: math.MinInt, metricsOffset: 0, written: map[string]string{}}
+		gStage: math.MinInt, metricsOffset: 0, written: map[string]string{}, comm: comm}
 	t.st = runState{Seed: cfg.Seed, BatchSize: cfg.BatchSize, AccumSteps: cfg.AccumSteps, DropLast: cfg.DropLast,
 		Optimizer: cfg.Optimizer, Stop: *stop}
 	return t, nil
@@ -222,8 +240,11 @@ func (t *Trainer) Fit(ctx context.Context) (res Result, err error) {
 	}
 	t.fitted = true
 	cfg := t.cfg
-	tl, err := data.NewLoader(t.trainSet, data.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: t.st.Seed,
-		DropLast: cfg.DropLast, Workers: cfg.Workers, Prefetch: cfg.Prefetch, Cache: cfg.Cache})
+	if t.resumed {
+		t.resetForRank()
+	}
+	tl, err := newBatchSource(t.trainSet, data.LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: true, Seed: t.st.Seed,
+		DropLast: cfg.DropLast, Workers: cfg.Workers, Prefetch: cfg.Prefetch, Cache: cfg.Cache}, t.comm)
 	if err != nil {
 		return Result{}, fmt.Errorf("training set: %w", err)
 	}
@@ -243,7 +264,7 @@ func (t *Trainer) Fit(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("train.schedule: %w", err)
 	}
-	if t.opts.RunDir != "" {
+	if t.writes() {
 		if t.mlog, err = openMetricsLog(filepath.Join(t.opts.RunDir, MetricsFile), cfg.LogEvery, t.metricsOffset); err != nil {
 			return Result{}, err
 		}
@@ -259,7 +280,9 @@ func (t *Trainer) Fit(ctx context.Context) (res Result, err error) {
 	if err = t.hooks.start(startInfo); err == nil {
 		err = r.loop()
 	}
-	if err != nil && !t.dirty && t.progressed && t.opts.RunDir != "" {
+	// With several ranks, an open accumulation window holds only rank 0's
+	// share of the gradients: its state cannot be resumed.
+	if err != nil && !t.dirty && t.progressed && t.writes() && (t.comm.Size() == 1 || t.st.WindowBatches == 0) {
 		if _, serr := t.save(LastCheckpoint); serr != nil {
 			err = errors.Join(err, fmt.Errorf("saving %s after the failure: %w", LastCheckpoint, serr))
 		}
@@ -268,7 +291,7 @@ func (t *Trainer) Fit(ctx context.Context) (res Result, err error) {
 		t.store.Unfreeze("")
 	}
 	res = t.result()
-	if t.opts.RunDir != "" && len(t.history) > 0 {
+	if t.writes() && len(t.history) > 0 {
 		if perr := writeCurves(t.opts.RunDir, t.history, t.net.Config().Head); perr != nil {
 			err = errors.Join(err, perr)
 		}
@@ -308,7 +331,7 @@ func (t *Trainer) result() Result {
 type run struct {
 	t     *Trainer
 	ctx   context.Context
-	train *data.Loader
+	train batchSource
 	val   *data.Loader
 	nb    int
 	sched Schedule
@@ -418,7 +441,7 @@ func (t *Trainer) graph(size int) (*trainGraph, error) {
 // running statistics) are restored afterwards and gradients zeroed.
 func (r *run) replayNoise(e, k int) error {
 	t := r.t
-	g, err := t.graph(t.cfg.BatchSize)
+	g, err := t.graph(t.localBatch())
 	if err != nil {
 		return err
 	}
@@ -440,6 +463,10 @@ func (r *run) replayNoise(e, k int) error {
 		}
 		if done == k {
 			break
+		}
+		if b.Size == 0 { // an empty shard (several ranks)
+			done++
+			continue
 		}
 		g, err := t.graph(b.Size)
 		if err != nil {
@@ -474,6 +501,9 @@ func (r *run) batch(b data.Batch, stg stage) (StepInfo, error) {
 	t := r.t
 	cfg := t.cfg
 	start := time.Now()
+	if b.Size == 0 {
+		return r.emptyShard(stg)
+	}
 	g, err := t.graph(b.Size)
 	if err != nil {
 		return StepInfo{}, err
@@ -519,31 +549,61 @@ func (r *run) batch(b data.Batch, stg stage) (StepInfo, error) {
 	if !finite(loss) {
 		t.st.WindowBad = true
 	}
-	if cfg.AccumSteps > 1 {
-		if err := t.accumulate(g.learn); err != nil {
-			return StepInfo{}, err
-		}
-	}
-	t.st.WindowWeight += jfloat(w)
-	t.st.WindowBatches++
-	t.st.Batch++
-	info := StepInfo{Epoch: t.st.Epoch + 1, Batch: t.st.Batch, Batches: r.nb, Stage: stg.name, Samples: b.Size,
+	info := StepInfo{Epoch: t.st.Epoch + 1, Batches: r.nb, Stage: stg.name, Samples: b.Size,
 		Loss: loss, Accuracy: batchAcc, LR: lr, LossScale: scale}
-	if t.st.WindowBatches == cfg.AccumSteps || t.st.Batch == r.nb {
-		info.Updated = true
-		if info.GradNorm, info.Skipped, err = r.step(g, lr); err != nil {
-			return StepInfo{}, err
-		}
+	if err := r.closeBatch(g, w, lr, &info); err != nil {
+		return StepInfo{}, err
 	}
-	info.Step = t.st.Step
-	t.dirty = false
-	t.progressed = true
 
 	took := time.Since(start)
 	r.samples += b.Size
 	r.busy += took
 	if took > 0 {
 		info.SamplesPerSec = float64(b.Size) / took.Seconds()
+	}
+	return info, nil
+}
+
+// closeBatch counts a trained micro-batch of weight w into the window
+// and, when it closes the window, steps the optimiser.
+func (r *run) closeBatch(g *trainGraph, w, lr float64, info *StepInfo) error {
+	t := r.t
+	if t.cfg.AccumSteps > 1 {
+		if err := t.accumulate(g.learn); err != nil {
+			return err
+		}
+	}
+	t.st.WindowWeight += jfloat(w)
+	t.st.WindowBatches++
+	t.st.Batch++
+	info.Batch = t.st.Batch
+	if t.st.WindowBatches == t.cfg.AccumSteps || t.st.Batch == r.nb {
+		info.Updated = true
+		var err error
+		if info.GradNorm, info.Skipped, err = r.step(g, lr); err != nil {
+			return err
+		}
+	}
+	info.Step = t.st.Step
+	t.dirty = false
+	t.progressed = true
+	return nil
+}
+
+// emptyShard is batch for a rank whose shard of the last global batch is
+// empty: no forward pass, zero gradients, but its part in the step's
+// all-reduce.
+func (r *run) emptyShard(stg stage) (StepInfo, error) {
+	t := r.t
+	g, err := t.graph(t.localBatch())
+	if err != nil {
+		return StepInfo{}, err
+	}
+	lr := r.lr(stg)
+	t.dirty = true
+	info := StepInfo{Epoch: t.st.Epoch + 1, Batches: r.nb, Stage: stg.name, LR: lr, LossScale: t.scaler.Scale}
+	if err := r.closeBatch(g, 0, lr, &info); err != nil {
+		return StepInfo{}, err
 	}
 	return info, nil
 }
@@ -591,6 +651,11 @@ func (r *run) step(g *trainGraph, lr float64) (norm float64, skipped bool, err e
 				v.set(i, a[i])
 				a[i] = 0
 			}
+		}
+	}
+	if t.comm.Size() > 1 {
+		if err := t.reduceGrads(g.learn); err != nil {
+			return 0, false, err
 		}
 	}
 	ok := false
@@ -657,6 +722,9 @@ func spikeRates(net *model.Network, mg *model.Graph) (map[string]map[string]floa
 func (r *run) endEpoch(stg stage, start time.Time) error {
 	t := r.t
 	e := t.st.Epoch
+	if err := r.reduceEpoch(); err != nil {
+		return err
+	}
 	trainM := t.st.Train.metrics()
 	var val *Metrics
 	if r.val != nil {
@@ -699,7 +767,7 @@ func (r *run) endEpoch(stg stage, start time.Time) error {
 			return err
 		}
 	}
-	if t.opts.RunDir != "" {
+	if t.writes() {
 		if _, err := t.save(LastCheckpoint); err != nil {
 			return err
 		}

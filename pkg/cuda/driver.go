@@ -1,0 +1,466 @@
+//go:build linux && (amd64 || arm64)
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// driverAPI holds the CUDA driver functions the backend calls. Result
+// codes are CUresult (0 success).
+type driverAPI struct {
+	cuInit                    func(flags uint32) int32
+	cuDriverGetVersion        func(v *int32) int32
+	cuDeviceGetCount          func(n *int32) int32
+	cuDeviceGet               func(dev *int32, ordinal int32) int32
+	cuDeviceGetName           func(name *byte, n int32, dev int32) int32
+	cuDeviceGetAttribute      func(v *int32, attr int32, dev int32) int32
+	cuDeviceTotalMem          func(b *uint64, dev int32) int32
+	cuDevicePrimaryCtxRetain  func(ctx *uintptr, dev int32) int32
+	cuDevicePrimaryCtxRelease func(dev int32) int32
+	cuCtxSetCurrent           func(ctx uintptr) int32
+	cuCtxSynchronize          func() int32
+	cuMemAlloc                func(p *uintptr, n uint64) int32
+	cuMemFree                 func(p uintptr) int32
+	cuMemcpyHtoD              func(dst uintptr, src unsafe.Pointer, n uint64) int32
+	cuMemcpyDtoH              func(dst unsafe.Pointer, src uintptr, n uint64) int32
+	cuMemsetD32               func(dst uintptr, v uint32, n uint64) int32
+	cuModuleLoadData          func(m *uintptr, image unsafe.Pointer) int32
+	cuModuleUnload            func(m uintptr) int32
+	cuModuleGetFunction       func(f *uintptr, m uintptr, name string) int32
+	cuLaunchKernel            func(f uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params unsafe.Pointer, extra unsafe.Pointer) int32
+	cuGetErrorString          func(code int32, s **byte) int32
+}
+
+// blasAPI holds the cuBLAS functions (v2 API, column-major).
+type blasAPI struct {
+	cublasCreate       func(h *uintptr) int32
+	cublasDestroy      func(h uintptr) int32
+	cublasSgemm        func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32) int32
+	cublasSgemmBatched func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32, count int32) int32
+	cublasGetVersion   func(h uintptr, v *int32) int32
+}
+
+// rtcAPI holds the NVRTC functions.
+type rtcAPI struct {
+	nvrtcVersion           func(major, minor *int32) int32
+	nvrtcCreateProgram     func(p *uintptr, src string, name string, nh int32, headers, names unsafe.Pointer) int32
+	nvrtcCompileProgram    func(p uintptr, nopt int32, opts unsafe.Pointer) int32
+	nvrtcGetProgramLogSize func(p uintptr, n *uint64) int32
+	nvrtcGetProgramLog     func(p uintptr, log *byte) int32
+	nvrtcGetCUBINSize      func(p uintptr, n *uint64) int32
+	nvrtcGetCUBIN          func(p uintptr, bin *byte) int32
+	nvrtcDestroyProgram    func(p *uintptr) int32
+}
+
+// Runtime is the loaded CUDA stack: driver, cuBLAS and NVRTC, with the
+// paths they were loaded from.
+type Runtime struct {
+	// Paths maps each library to the path (or soname) that loaded.
+	Paths map[Library]string
+	// DriverVersion is cuDriverGetVersion (e.g. 13000 for 13.0).
+	DriverVersion int
+	drv           driverAPI
+	blas          blasAPI
+	rtc           rtcAPI
+}
+
+var (
+	loadOnce sync.Once
+	loaded   *Runtime
+	loadErr  error
+)
+
+// Load loads the three libraries from the default search folders
+// (SearchDirs with the process environment) and initialises the driver.
+// It is done once per process; later calls return the same result. The
+// error is a *MissingError naming the driver or the library that is
+// missing.
+func Load() (*Runtime, error) {
+	loadOnce.Do(func() { loaded, loadErr = LoadFrom(SearchDirs("", os.Getenv)) })
+	return loaded, loadErr
+}
+
+// LoadFrom loads the libraries trying the folders dirs (see Candidates).
+func LoadFrom(dirs []string) (*Runtime, error) {
+	r := &Runtime{Paths: map[Library]string{}}
+	var handles [3]uintptr
+	for _, lib := range []Library{Driver, CuBLAS, NVRTC} {
+		tried := Candidates(lib, "", dirs)
+		var last error
+		for _, p := range tried {
+			h, err := purego.Dlopen(p, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+			if err == nil {
+				handles[lib], r.Paths[lib] = h, p
+				break
+			}
+			last = err
+		}
+		if handles[lib] == 0 {
+			what := "library"
+			if lib == Driver {
+				what = "driver"
+			}
+			return nil, &MissingError{What: what, Name: lib.String(), Tried: tried, Err: last}
+		}
+	}
+	if err := bind(&r.drv, handles[Driver], map[string]string{"cuDeviceTotalMem": "cuDeviceTotalMem_v2",
+		"cuMemAlloc": "cuMemAlloc_v2", "cuMemFree": "cuMemFree_v2", "cuMemcpyHtoD": "cuMemcpyHtoD_v2",
+		"cuMemcpyDtoH": "cuMemcpyDtoH_v2", "cuMemsetD32": "cuMemsetD32_v2"}); err != nil {
+		return nil, &MissingError{What: "driver", Name: "libcuda.so.1 lacks " + err.Error()}
+	}
+	if err := bind(&r.blas, handles[CuBLAS], map[string]string{"cublasCreate": "cublasCreate_v2",
+		"cublasDestroy": "cublasDestroy_v2", "cublasSgemm": "cublasSgemm_v2", "cublasGetVersion": "cublasGetVersion_v2"}); err != nil {
+		return nil, &MissingError{What: "library", Name: "cublas", Err: fmt.Errorf("%s lacks %v", r.Paths[CuBLAS], err)}
+	}
+	if err := bind(&r.rtc, handles[NVRTC], nil); err != nil {
+		return nil, &MissingError{What: "library", Name: "nvrtc", Err: fmt.Errorf("%s lacks %v", r.Paths[NVRTC], err)}
+	}
+	if c := r.drv.cuInit(0); c != 0 {
+		return nil, &MissingError{What: "driver", Name: "cuInit failed", Err: r.cuErr(c)}
+	}
+	var v int32
+	if c := r.drv.cuDriverGetVersion(&v); c != 0 {
+		return nil, &MissingError{What: "driver", Name: "cuDriverGetVersion failed", Err: r.cuErr(c)}
+	}
+	r.DriverVersion = int(v)
+	return r, nil
+}
+
+// bind resolves every func field of the struct *api from handle, by the
+// field's name or its entry in rename.
+func bind(api any, handle uintptr, rename map[string]string) error {
+	return bindFields(api, func(field string) (uintptr, string, error) {
+		sym := field
+		if s, ok := rename[field]; ok {
+			sym = s
+		}
+		p, err := purego.Dlsym(handle, sym)
+		return p, sym, err
+	}, purego.RegisterFunc)
+}
+
+// cuErr turns a CUresult into an error with the driver's message.
+func (r *Runtime) cuErr(code int32) error {
+	if code == 0 {
+		return nil
+	}
+	var s *byte
+	if r.drv.cuGetErrorString != nil && r.drv.cuGetErrorString(code, &s) == 0 && s != nil {
+		return fmt.Errorf("CUDA error %d: %s", code, cString(s))
+	}
+	return fmt.Errorf("CUDA error %d", code)
+}
+
+// cString copies a NUL-terminated C string.
+func cString(p *byte) string {
+	var b []byte
+	for q := unsafe.Pointer(p); *(*byte)(q) != 0; q = unsafe.Add(q, 1) {
+		b = append(b, *(*byte)(q))
+	}
+	return string(b)
+}
+
+// DeviceCount is the number of CUDA devices the driver sees.
+func (r *Runtime) DeviceCount() (int, error) {
+	var n int32
+	if c := r.drv.cuDeviceGetCount(&n); c != 0 {
+		return 0, r.cuErr(c)
+	}
+	return int(n), nil
+}
+
+// Info describes device ordinal.
+func (r *Runtime) Info(ordinal int) (DeviceInfo, error) {
+	var dev int32
+	if c := r.drv.cuDeviceGet(&dev, int32(ordinal)); c != 0 {
+		return DeviceInfo{}, r.cuErr(c)
+	}
+	var name [256]byte
+	if c := r.drv.cuDeviceGetName(&name[0], int32(len(name)), dev); c != 0 {
+		return DeviceInfo{}, r.cuErr(c)
+	}
+	var major, minor int32
+	r.drv.cuDeviceGetAttribute(&major, 75, dev) // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
+	r.drv.cuDeviceGetAttribute(&minor, 76, dev) // ..._MINOR
+	var mem uint64
+	r.drv.cuDeviceTotalMem(&mem, dev)
+	return DeviceInfo{Ordinal: ordinal, Name: cString(&name[0]), Major: int(major), Minor: int(minor), MemBytes: mem}, nil
+}
+
+// Device is an open GPU: its primary context, a cuBLAS handle and the
+// compiled kernel module. Methods must be called from one goroutine at a
+// time (the context is made current on the calling OS thread).
+type Device struct {
+	rt *Runtime
+	// Info describes the GPU.
+	Info   DeviceInfo
+	dev    int32
+	ctx    uintptr
+	blas   uintptr
+	mu     sync.Mutex
+	module uintptr
+	funcs  map[string]uintptr
+}
+
+// Open retains device ordinal's primary context and creates a cuBLAS
+// handle.
+func (r *Runtime) Open(ordinal int) (*Device, error) {
+	n, err := r.DeviceCount()
+	if err != nil {
+		return nil, &MissingError{What: "device", Name: "cuDeviceGetCount failed", Err: err}
+	}
+	if ordinal < 0 || ordinal >= n {
+		return nil, &MissingError{What: "device", Name: fmt.Sprintf("device %d requested, the driver sees %d", ordinal, n)}
+	}
+	info, err := r.Info(ordinal)
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{rt: r, Info: info, funcs: map[string]uintptr{}}
+	if c := r.drv.cuDeviceGet(&d.dev, int32(ordinal)); c != 0 {
+		return nil, r.cuErr(c)
+	}
+	if c := r.drv.cuDevicePrimaryCtxRetain(&d.ctx, d.dev); c != 0 {
+		return nil, fmt.Errorf("cuda: retain context: %w", r.cuErr(c))
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := d.current(); err != nil {
+		return nil, err
+	}
+	if s := r.blas.cublasCreate(&d.blas); s != 0 {
+		return nil, fmt.Errorf("cuda: cublasCreate: status %d", s)
+	}
+	return d, nil
+}
+
+// enter pins the goroutine to its OS thread and makes the device's
+// context current there (a CUDA context is per thread; goroutines move
+// between threads); the returned func unpins. Every method that calls the
+// driver or cuBLAS runs inside one.
+func (d *Device) enter() func() {
+	runtime.LockOSThread()
+	_ = d.current()
+	return runtime.UnlockOSThread
+}
+
+// current makes the device's context current on this OS thread.
+func (d *Device) current() error {
+	if c := d.rt.drv.cuCtxSetCurrent(d.ctx); c != 0 {
+		return fmt.Errorf("cuda: set context: %w", d.rt.cuErr(c))
+	}
+	return nil
+}
+
+// Close releases the cuBLAS handle, the module and the context.
+func (d *Device) Close() error {
+	defer d.enter()()
+	if d.blas != 0 {
+		d.rt.blas.cublasDestroy(d.blas)
+		d.blas = 0
+	}
+	if d.module != 0 {
+		d.rt.drv.cuModuleUnload(d.module)
+		d.module = 0
+	}
+	if d.ctx != 0 {
+		d.rt.drv.cuDevicePrimaryCtxRelease(d.dev)
+		d.ctx = 0
+	}
+	return nil
+}
+
+// Sync waits for all queued work on the device.
+func (d *Device) Sync() error {
+	defer d.enter()()
+	return d.rt.cuErr(d.rt.drv.cuCtxSynchronize())
+}
+
+// Buffer is device memory holding N float32 values (or N 32-bit ints).
+type Buffer struct {
+	Ptr uintptr
+	N   int
+}
+
+// Alloc allocates n float32 values of device memory, zeroed.
+func (d *Device) Alloc(n int) (Buffer, error) {
+	if n <= 0 {
+		return Buffer{}, fmt.Errorf("cuda: alloc of %d values", n)
+	}
+	defer d.enter()()
+	var p uintptr
+	if c := d.rt.drv.cuMemAlloc(&p, uint64(4*n)); c != 0 {
+		return Buffer{}, fmt.Errorf("cuda: alloc %d bytes: %w", 4*n, d.rt.cuErr(c))
+	}
+	if c := d.rt.drv.cuMemsetD32(p, 0, uint64(n)); c != 0 {
+		return Buffer{}, d.rt.cuErr(c)
+	}
+	return Buffer{Ptr: p, N: n}, nil
+}
+
+// Free releases b.
+func (d *Device) Free(b Buffer) error {
+	defer d.enter()()
+	return d.rt.cuErr(d.rt.drv.cuMemFree(b.Ptr))
+}
+
+// Upload copies host values into b (len(src) ≤ b.N).
+func Upload[T float32 | int32](d *Device, b Buffer, src []T) error {
+	if len(src) > b.N {
+		return fmt.Errorf("cuda: upload of %d values into a buffer of %d", len(src), b.N)
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	defer d.enter()()
+	err := d.rt.cuErr(d.rt.drv.cuMemcpyHtoD(b.Ptr, unsafe.Pointer(&src[0]), uint64(4*len(src))))
+	runtime.KeepAlive(src)
+	return err
+}
+
+// Download copies the first len(dst) values of b to the host.
+func Download[T float32 | int32](d *Device, dst []T, b Buffer) error {
+	if len(dst) > b.N {
+		return fmt.Errorf("cuda: download of %d values from a buffer of %d", len(dst), b.N)
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	defer d.enter()()
+	err := d.rt.cuErr(d.rt.drv.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), b.Ptr, uint64(4*len(dst))))
+	runtime.KeepAlive(dst)
+	return err
+}
+
+// Launch runs kernel name over grid × block threads. args are the kernel
+// parameters in order: Buffer (a device pointer), int (passed as int32),
+// int32, float32 or float64 (passed as float).
+func (d *Device) Launch(name string, grid, block [3]uint32, args ...any) error {
+	if err := checkArgs(name, args); err != nil {
+		return err
+	}
+	f, err := d.function(name)
+	if err != nil {
+		return err
+	}
+	vals := packArgs(args)
+	ptrs := make([]unsafe.Pointer, len(args))
+	for i := range vals {
+		ptrs[i] = unsafe.Pointer(&vals[i])
+	}
+	defer d.enter()()
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	var params unsafe.Pointer
+	if len(ptrs) > 0 {
+		pin.Pin(&vals[0])
+		pin.Pin(&ptrs[0])
+		params = unsafe.Pointer(&ptrs[0])
+	}
+	c := d.rt.drv.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, 0, params, nil)
+	if c != 0 {
+		return fmt.Errorf("cuda: launch %s: %w", name, d.rt.cuErr(c))
+	}
+	return nil
+}
+
+// Launch1D runs kernel name with one thread per element of n (blocks of
+// 256).
+func (d *Device) Launch1D(name string, n int, args ...any) error {
+	blocks := (n + 255) / 256
+	if blocks == 0 {
+		blocks = 1
+	}
+	return d.Launch(name, [3]uint32{uint32(blocks), 1, 1}, [3]uint32{256, 1, 1}, args...)
+}
+
+// LaunchRows runs a row kernel (one block of 256 threads per row; the
+// kernels with shared-memory reductions) over rows blocks.
+func (d *Device) LaunchRows(name string, rows int, args ...any) error {
+	if rows <= 0 {
+		rows = 1
+	}
+	return d.Launch(name, [3]uint32{uint32(rows), 1, 1}, [3]uint32{256, 1, 1}, args...)
+}
+
+// function looks a kernel up in the module, compiling it on first use.
+func (d *Device) function(name string) (uintptr, error) {
+	defer d.enter()()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if f, ok := d.funcs[name]; ok {
+		return f, nil
+	}
+	if d.module == 0 {
+		bin, err := d.compile()
+		if err != nil {
+			return 0, err
+		}
+		if c := d.rt.drv.cuModuleLoadData(&d.module, unsafe.Pointer(&bin[0])); c != 0 {
+			return 0, fmt.Errorf("cuda: load module: %w", d.rt.cuErr(c))
+		}
+		runtime.KeepAlive(bin)
+	}
+	var f uintptr
+	if c := d.rt.drv.cuModuleGetFunction(&f, d.module, name); c != 0 {
+		return 0, fmt.Errorf("cuda: kernel %s: %w", name, d.rt.cuErr(c))
+	}
+	d.funcs[name] = f
+	return f, nil
+}
+
+// Gemm computes row-major C[m,n] = alpha·op(A)·op(B) + beta·C, op(X) = Xᵀ
+// when trans, with cuBLAS (which is column-major: it computes Cᵀ =
+// op(B)ᵀ·op(A)ᵀ). lda/ldb/ldc are the row-major row lengths.
+func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
+	defer d.enter()()
+	s := d.rt.blas.cublasSgemm(d.blas, blasOp(transB), blasOp(transA), int32(n), int32(m), int32(k),
+		&alpha, b.Ptr, int32(ldb), a.Ptr, int32(lda), &beta, c.Ptr, int32(ldc))
+	if s != 0 {
+		return fmt.Errorf("cuda: sgemm %dx%dx%d: cuBLAS status %d", m, n, k, s)
+	}
+	return nil
+}
+
+// GemmBatched is Gemm over count matrices whose device addresses are in
+// the device arrays aPtrs, bPtrs, cPtrs (count 64-bit pointers each, see
+// PointerArray). cublasSgemmStridedBatched takes 18 arguments, more than
+// purego passes, so strided batches are expressed as pointer arrays.
+func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
+	defer d.enter()()
+	s := d.rt.blas.cublasSgemmBatched(d.blas, blasOp(transB), blasOp(transA), int32(n), int32(m), int32(k),
+		&alpha, bPtrs.Ptr, int32(ldb), aPtrs.Ptr, int32(lda), &beta, cPtrs.Ptr, int32(ldc), int32(count))
+	if s != 0 {
+		return fmt.Errorf("cuda: batched sgemm %d×%dx%dx%d: cuBLAS status %d", count, m, n, k, s)
+	}
+	return nil
+}
+
+// PointerArray uploads the device addresses base+i·stride floats, i <
+// count, as a device array for GemmBatched. Free it with Free.
+func (d *Device) PointerArray(base Buffer, stride, count int) (Buffer, error) {
+	buf, err := d.Alloc(2 * count)
+	if err != nil {
+		return Buffer{}, err
+	}
+	words := make([]int32, 2*count)
+	for i := 0; i < count; i++ {
+		p := uint64(base.Ptr) + uint64(4*i*stride)
+		words[2*i], words[2*i+1] = int32(uint32(p)), int32(uint32(p>>32))
+	}
+	return buf, Upload(d, buf, words)
+}
+
+func blasOp(trans bool) int32 {
+	if trans {
+		return 1 // CUBLAS_OP_T
+	}
+	return 0 // CUBLAS_OP_N
+}
