@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -137,4 +139,97 @@ func speechColumnDocs(cfg SpeechConfig, what string) map[string]string {
 		"pitch":  "espeak-ng pitch 0-99",
 		"snr_db": "signal-to-noise ratio of the added noise, dB (empty: no noise)",
 	}
+}
+
+// spokenDigitsJob describes a generator that pairs MNIST digits, balanced
+// by label, with their spoken words: movingdigits and trimodal.
+type spokenDigitsJob struct {
+	name              string // dataset name, for errors and metadata
+	train, test       int
+	seed              int64
+	workers           int
+	mnistDir          string
+	speech            SpeechConfig
+	subdirs           []string // folders made in the dataset directory
+	header            []string // manifest columns
+	row               func(ctx context.Context, tmp string, speech *spokenWords, sp genSplit, i, src int) ([]string, error)
+	columns           map[string]string // column docs beyond the speech columns
+	config            any               // the generator config, for metadata.json
+	readme            string
+	audioMaybeMissing bool // rows may lack audio
+}
+
+// generateSpokenDigits builds a spoken-digits dataset directory: balanced
+// picks per split, rows generated in parallel, manifest.csv, metadata.json
+// and README.md, swapped into dir only when complete.
+func generateSpokenDigits(ctx context.Context, dir string, job spokenDigitsJob) (*GeneratedDataset, error) {
+	speech, err := newSpokenWords(ctx, job.speech)
+	if err != nil {
+		return nil, err
+	}
+	defer speech.close()
+	mnistDir, err := mnistSource(job.mnistDir)
+	if err != nil {
+		return nil, err
+	}
+	splits, err := idxSplits(mnistDir, job.name+": MNIST", job.train, job.test)
+	if err != nil {
+		return nil, err
+	}
+	out := &GeneratedDataset{Classes: DigitWords, Splits: map[string][]int{}}
+	err = buildDatasetDir(dir, func(tmp string) error {
+		for _, sub := range job.subdirs {
+			if err := os.Mkdir(filepath.Join(tmp, sub), 0o755); err != nil {
+				return err
+			}
+		}
+		table := &manifestTable{header: job.header}
+		for _, sp := range splits {
+			picks, err := balancedPicks(sp.source.labels, 10, sp.rows, newRNG(job.seed, streamGenerate, splitTag(sp.name)))
+			if err != nil {
+				return fmt.Errorf("%s %s split: %w", job.name, sp.name, err)
+			}
+			rows := make([][]string, sp.rows)
+			err = forEachRow(ctx, sp.rows, orDefault(job.workers, 2), func(i int) error {
+				row, err := job.row(ctx, tmp, speech, sp, i, picks[i])
+				if err != nil {
+					return fmt.Errorf("%s %s row %d: %w", job.name, sp.name, i, err)
+				}
+				rows[i] = row
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			table.rows = append(table.rows, rows...)
+			out.Splits[sp.name] = countClasses(sp.source.labels, picks, 10)
+		}
+		out.TruncatedClips = int(speech.truncated.Load())
+		if err := table.write(filepath.Join(tmp, "manifest.csv")); err != nil {
+			return err
+		}
+		cols := speechColumnDocs(job.speech, "the digit word")
+		if job.audioMaybeMissing {
+			cols["audio"] += "; empty when the row lacks audio"
+		}
+		for k, v := range job.columns {
+			cols[k] = v
+		}
+		meta := datasetMetadata{
+			Dataset: job.name, FormatVersion: 1, Config: job.config, Summary: out, Columns: cols,
+			Sources: map[string]string{
+				"images": fmt.Sprintf("MNIST (Y. LeCun, C. Cortes, C. J. C. Burges; CC BY-SA 3.0) from Go module %s@%s", gomnistModule, gomnistVersion),
+				"speech": speech.version(),
+			},
+		}
+		if err := writeJSON(filepath.Join(tmp, "metadata.json"), meta); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(tmp, "README.md"), []byte(job.readme), 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.Dir, out.Manifest = dir, filepath.Join(dir, "manifest.csv")
+	return out, nil
 }
