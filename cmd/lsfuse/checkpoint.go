@@ -95,3 +95,44 @@ func loadWeights(net *model.Network, res *config.Resolved, path string) (*nn.Sto
 	}
 	return store, nil
 }
+
+// checkpointModel is a checkpoint opened for use: its embedded experiment
+// (with run-time overrides), the network it describes and its weights.
+type checkpointModel struct {
+	ckpt  *checkpointInfo
+	cfg   *config.Config
+	res   *config.Resolved
+	net   *model.Network
+	store *nn.Store
+}
+
+// openCheckpointModel reads path, loads its embedded experiment with sets
+// and environ applied, rebuilds the network and loads the weights. A
+// non-empty needStats is the reason the command needs the run's data
+// statistics: without them it is a usage error.
+func openCheckpointModel(path string, sets, environ []string, needStats string) (*checkpointModel, error) {
+	ckpt, err := readCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(config.LoadOptions{Docs: []config.Doc{ckpt.doc()}, Sets: sets, Environ: environ})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if needStats != "" && ckpt.Stats == nil {
+		return nil, usagef("checkpoint %s has no data statistics: it cannot %s as its run did", path, needStats)
+	}
+	res, err := config.Resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	net, err := model.NewNetwork(res.Network)
+	if err != nil {
+		return nil, usagef("checkpoint %s: model: %v", path, err)
+	}
+	store, err := loadWeights(net, res, path)
+	if err != nil {
+		return nil, err
+	}
+	return &checkpointModel{ckpt: ckpt, cfg: cfg, res: res, net: net, store: store}, nil
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lsfuse/lsfuse/pkg/config"
 	"github.com/lsfuse/lsfuse/pkg/data"
 	"github.com/lsfuse/lsfuse/pkg/model"
 	"github.com/lsfuse/lsfuse/pkg/nn"
@@ -126,29 +125,11 @@ type captionText struct {
 }
 
 func runEval(_ context.Context, opts *evalOptions) error {
-	ckpt, err := readCheckpoint(opts.Checkpoint)
+	cm, err := openCheckpointModel(opts.Checkpoint, opts.Sets, opts.Environ, "map labels and tokens")
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.LoadOptions{Docs: []config.Doc{ckpt.doc()}, Sets: opts.Sets, Environ: opts.Environ})
-	if err != nil {
-		return usageError{err}
-	}
-	if ckpt.Stats == nil {
-		return usagef("checkpoint %s has no data statistics: it cannot map labels and tokens as its run did", opts.Checkpoint)
-	}
-	res, err := config.Resolve(cfg)
-	if err != nil {
-		return err
-	}
-	net, err := model.NewNetwork(res.Network)
-	if err != nil {
-		return usagef("checkpoint %s: model: %v", opts.Checkpoint, err)
-	}
-	store, err := loadWeights(net, res, opts.Checkpoint)
-	if err != nil {
-		return err
-	}
+	ckpt, cfg, res, net, store := cm.ckpt, cm.cfg, cm.res, cm.net, cm.store
 	plan := cfg.DataPlan()
 	var ds data.Dataset
 	rep := evalReport{Checkpoint: opts.Checkpoint, Head: res.Network.Head, Classes: ckpt.Stats.Categories}

@@ -7,9 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lsfuse/lsfuse/pkg/config"
 	"github.com/lsfuse/lsfuse/pkg/export"
-	"github.com/lsfuse/lsfuse/pkg/model"
 )
 
 // exportOptions are `lsfuse export`'s inputs.
@@ -58,32 +56,17 @@ inference graph with the spiking and liquid recurrences unrolled.`,
 }
 
 func runExport(_ context.Context, opts *exportOptions) error {
-	ckpt, err := readCheckpoint(opts.Checkpoint)
+	cm, err := openCheckpointModel(opts.Checkpoint, nil, nil, "")
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.LoadOptions{Docs: []config.Doc{ckpt.doc()}})
-	if err != nil {
-		return usageError{err}
-	}
+	ckpt, cfg, net, store := cm.ckpt, cm.cfg, cm.net, cm.store
 	format, opset := cfg.Export.Format, cfg.Export.Opset
 	if opts.Format != "" {
 		format = opts.Format
 	}
 	if opts.Opset != 0 {
 		opset = opts.Opset
-	}
-	res, err := config.Resolve(cfg)
-	if err != nil {
-		return err
-	}
-	net, err := model.NewNetwork(res.Network)
-	if err != nil {
-		return usagef("checkpoint %s: model: %v", opts.Checkpoint, err)
-	}
-	store, err := loadWeights(net, res, opts.Checkpoint)
-	if err != nil {
-		return err
 	}
 	meta := map[string]string{metaConfig: string(ckpt.Config)}
 	switch format {

@@ -92,27 +92,13 @@ type prediction struct {
 }
 
 func runPredict(_ context.Context, opts *predictOptions) error {
-	ckpt, err := readCheckpoint(opts.Checkpoint)
+	cm, err := openCheckpointModel(opts.Checkpoint, opts.Sets, opts.Environ, "decode images and tokens")
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.LoadOptions{Docs: []config.Doc{ckpt.doc()}, Sets: opts.Sets, Environ: opts.Environ})
-	if err != nil {
-		return usageError{err}
-	}
-	if ckpt.Stats == nil {
-		return usagef("checkpoint %s has no data statistics: it cannot decode images and tokens as its run did", opts.Checkpoint)
-	}
-	res, err := config.Resolve(cfg)
-	if err != nil {
-		return err
-	}
+	ckpt, cfg, res, net, store := cm.ckpt, cm.cfg, cm.res, cm.net, cm.store
 	if res.Network.Head != model.HeadCaption {
 		return usagef("checkpoint %s has a %s head: predict generates captions and needs a model with model.head caption", opts.Checkpoint, res.Network.Head)
-	}
-	net, err := model.NewNetwork(res.Network)
-	if err != nil {
-		return usagef("checkpoint %s: model: %v", opts.Checkpoint, err)
 	}
 	plan := cfg.DataPlan()
 	name, column, err := imageInput(plan, opts.Modality)
@@ -124,10 +110,6 @@ func runPredict(_ context.Context, opts *predictOptions) error {
 		return usagef("checkpoint %s: %v", opts.Checkpoint, err)
 	}
 	images, err := imageSamples(plan, column, ckpt.Stats, opts.Images)
-	if err != nil {
-		return err
-	}
-	store, err := loadWeights(net, res, opts.Checkpoint)
 	if err != nil {
 		return err
 	}
