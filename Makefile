@@ -1,4 +1,4 @@
-# lsfuse developer targets. The README's test command is `make test`.
+# lsfuse developer targets. `make test` is the README's test command, go test -count=1 ./...
 GO ?= go
 PKGS := ./...
 
@@ -8,7 +8,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -o bin/lsfuse ./cmd/lsfuse
 
 test:
-	$(GO) test -count=1 -timeout 45m $(PKGS)
+	$(GO) test -count=1 $(PKGS)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
