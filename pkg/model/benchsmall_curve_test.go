@@ -13,45 +13,91 @@ import (
 	"github.com/lsfuse/lsfuse/pkg/train"
 )
 
+// benchSmallRun is bench-small built for one batch size on a fresh store:
+// the shared setup of the fused-vs-unrolled curve test and the levers
+// benchmark.
+type benchSmallRun struct {
+	gr       *model.Graph
+	vm       G.VM
+	params   G.Nodes
+	opt      *train.Adam
+	training bool
+}
+
+// newBenchSmallRun builds bench-small with fused or unrolled encoders over
+// spikeSteps steps (0: the config's) in dtype dt; in training mode the loss
+// is differentiated and an Adam(1e-3) optimiser is ready.
+func newBenchSmallRun(tb testing.TB, dt tensor.Dtype, fused, training bool, batch, spikeSteps int) *benchSmallRun {
+	tb.Helper()
+	cfg := model.BenchSmallConfig()
+	for name, m := range cfg.Modalities {
+		m.Encoder.Fused = fused
+		if spikeSteps > 0 {
+			m.Encoder.NumSpikeSteps = spikeSteps
+		}
+		cfg.Modalities[name] = m
+	}
+	net, err := model.NewNetwork(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store, err := nn.NewStore(dt, 3)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := G.NewGraph()
+	c := nn.NewCtx(g, store, nn.CtxOptions{Train: training, NoiseSeed: 1})
+	r := &benchSmallRun{training: training}
+	if r.gr, err = net.Build(c, batch); err != nil {
+		tb.Fatal(err)
+	}
+	var opts []G.VMOpt
+	if training {
+		r.params = c.Learnables()
+		if _, err := G.Grad(r.gr.Loss, r.params...); err != nil {
+			tb.Fatal(err)
+		}
+		opts = append(opts, G.BindDualValues(r.params...))
+		if r.opt, err = train.NewAdam(train.AdamConfig{LR: 1e-3}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	r.vm = G.NewTapeMachine(g, opts...)
+	return r
+}
+
+// step runs the bound batch once (and the optimiser when training) and
+// returns the loss.
+func (r *benchSmallRun) step(tb testing.TB) float64 {
+	tb.Helper()
+	defer r.vm.Reset()
+	if err := r.vm.RunAll(); err != nil {
+		tb.Fatal(err)
+	}
+	l, err := nn.ScalarValue(r.gr.Loss)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if r.training {
+		if err := r.opt.Step(r.params); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return l
+}
+
 // benchSmallCurve trains bench-small (float64, fused or unrolled encoders)
 // for steps Adam steps on a fixed stream of random batches and returns the
 // loss of every step.
 func benchSmallCurve(t *testing.T, fused bool, batch, steps int) []float64 {
 	t.Helper()
-	cfg := model.BenchSmallConfig()
-	for name, m := range cfg.Modalities {
-		m.Encoder.Fused = fused
-		cfg.Modalities[name] = m
-	}
-	net, err := model.NewNetwork(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := nn.NewStore(tensor.Float64, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := G.NewGraph()
-	c := nn.NewCtx(g, store, nn.CtxOptions{Train: true, NoiseSeed: 1})
-	gr, err := net.Build(c, batch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := c.Learnables()
-	if _, err := G.Grad(gr.Loss, params...); err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(g, G.BindDualValues(params...))
-	defer vm.Close()
-	opt, err := train.NewAdam(train.AdamConfig{LR: 1e-3})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newBenchSmallRun(t, tensor.Float64, fused, true, batch, 0)
+	defer r.vm.Close()
 	rng := rand.New(rand.NewSource(5))
 	losses := make([]float64, 0, steps)
 	for s := 0; s < steps; s++ {
 		// A learnable task: the label shifts the image mean and picks the
-		// token band, as ref_torch.py's --learn task does in spirit.
+		// token band.
 		img := make([]float64, batch*28*28)
 		ids, labels := make([]int, batch*16), make([]int, batch)
 		for i := range labels {
@@ -63,7 +109,7 @@ func benchSmallCurve(t *testing.T, fused bool, batch, steps int) []float64 {
 				ids[i*16+j] = labels[i]*100 + rng.Intn(100)
 			}
 		}
-		if err := gr.Bind(model.Feed{
+		if err := r.gr.Bind(model.Feed{
 			Inputs: map[string]*tensor.Dense{
 				"vision": tensor.New(tensor.WithShape(batch, 1, 28, 28), tensor.WithBacking(img)),
 				"text":   tensor.New(tensor.WithShape(batch, 16), tensor.WithBacking(ids)),
@@ -72,18 +118,7 @@ func benchSmallCurve(t *testing.T, fused bool, batch, steps int) []float64 {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := vm.RunAll(); err != nil {
-			t.Fatal(err)
-		}
-		l, err := nn.ScalarValue(gr.Loss)
-		if err != nil {
-			t.Fatal(err)
-		}
-		losses = append(losses, l)
-		if err := opt.Step(params); err != nil {
-			t.Fatal(err)
-		}
-		vm.Reset()
+		losses = append(losses, r.step(t))
 	}
 	return losses
 }

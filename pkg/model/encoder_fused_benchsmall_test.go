@@ -6,12 +6,9 @@ import (
 	"math/rand"
 	"testing"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"github.com/lsfuse/lsfuse/pkg/model"
-	"github.com/lsfuse/lsfuse/pkg/nn"
-	"github.com/lsfuse/lsfuse/pkg/train"
 )
 
 // BenchmarkBenchSmallLevers measures what the fused sequence ops and the
@@ -43,26 +40,8 @@ func BenchmarkBenchSmallLevers(b *testing.B) {
 // benchSmallStep times bench-small steps (forward + backward + Adam when
 // training, the evaluation forward otherwise) on one fixed random batch.
 func benchSmallStep(b *testing.B, fused, training bool, batch, steps int) {
-	cfg := model.BenchSmallConfig()
-	for name, m := range cfg.Modalities {
-		m.Encoder.NumSpikeSteps = steps
-		m.Encoder.Fused = fused
-		cfg.Modalities[name] = m
-	}
-	net, err := model.NewNetwork(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	store, err := nn.NewStore(tensor.Float32, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := G.NewGraph()
-	c := nn.NewCtx(g, store, nn.CtxOptions{Train: training, NoiseSeed: 1})
-	gr, err := net.Build(c, batch)
-	if err != nil {
-		b.Fatal(err)
-	}
+	r := newBenchSmallRun(b, tensor.Float32, fused, training, batch, steps)
+	defer r.vm.Close()
 	rng := rand.New(rand.NewSource(1))
 	img := make([]float32, batch*28*28)
 	for i := range img {
@@ -75,7 +54,7 @@ func benchSmallStep(b *testing.B, fused, training bool, batch, steps int) {
 	for i := range labels {
 		labels[i] = rng.Intn(10)
 	}
-	if err := gr.Bind(model.Feed{
+	if err := r.gr.Bind(model.Feed{
 		Inputs: map[string]*tensor.Dense{
 			"vision": tensor.New(tensor.WithShape(batch, 1, 28, 28), tensor.WithBacking(img)),
 			"text":   tensor.New(tensor.WithShape(batch, 16), tensor.WithBacking(ids)),
@@ -84,32 +63,7 @@ func benchSmallStep(b *testing.B, fused, training bool, batch, steps int) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	var params G.Nodes
-	var opts []G.VMOpt
-	var opt *train.Adam
-	if training {
-		params = c.Learnables()
-		if _, err := G.Grad(gr.Loss, params...); err != nil {
-			b.Fatal(err)
-		}
-		opts = append(opts, G.BindDualValues(params...))
-		if opt, err = train.NewAdam(train.AdamConfig{LR: 1e-3}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	vm := G.NewTapeMachine(g, opts...)
-	defer vm.Close()
-	step := func() {
-		if err := vm.RunAll(); err != nil {
-			b.Fatal(err)
-		}
-		if training {
-			if err := opt.Step(params); err != nil {
-				b.Fatal(err)
-			}
-		}
-		vm.Reset()
-	}
+	step := func() { r.step(b) }
 	for i := 0; i < 3; i++ {
 		step()
 	}
