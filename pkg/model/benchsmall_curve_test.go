@@ -18,6 +18,7 @@ import (
 // benchmark.
 type benchSmallRun struct {
 	gr       *model.Graph
+	store    *nn.Store
 	vm       G.VM
 	params   G.Nodes
 	opt      *train.Adam
@@ -47,7 +48,7 @@ func newBenchSmallRun(tb testing.TB, dt tensor.Dtype, fused, training bool, batc
 	}
 	g := G.NewGraph()
 	c := nn.NewCtx(g, store, nn.CtxOptions{Train: training, NoiseSeed: 1})
-	r := &benchSmallRun{training: training}
+	r := &benchSmallRun{training: training, store: store}
 	if r.gr, err = net.Build(c, batch); err != nil {
 		tb.Fatal(err)
 	}
@@ -86,6 +87,9 @@ func (r *benchSmallRun) step(tb testing.TB) float64 {
 	return l
 }
 
+// curveDataSeed seeds the random batches of benchSmallCurve.
+var curveDataSeed int64 = 5
+
 // benchSmallCurve trains bench-small (float64, fused or unrolled encoders)
 // for steps Adam steps on a fixed stream of random batches and returns the
 // loss of every step.
@@ -93,11 +97,20 @@ func benchSmallCurve(t *testing.T, fused bool, batch, steps int) []float64 {
 	t.Helper()
 	r := newBenchSmallRun(t, tensor.Float64, fused, true, batch, 0)
 	defer r.vm.Close()
-	rng := rand.New(rand.NewSource(5))
+	rng := rand.New(rand.NewSource(curveDataSeed))
 	losses := make([]float64, 0, steps)
 	for s := 0; s < steps; s++ {
-		// A learnable task: the label shifts the image mean and picks the
-		// token band.
+		bindCurveBatch(t, r, rng, batch)
+		losses = append(losses, r.step(t))
+	}
+	return losses
+}
+
+// bindCurveBatch binds the next random batch of a learnable task: the label
+// shifts the image mean and picks the token band.
+func bindCurveBatch(t *testing.T, r *benchSmallRun, rng *rand.Rand, batch int) {
+	t.Helper()
+	{
 		img := make([]float64, batch*28*28)
 		ids, labels := make([]int, batch*16), make([]int, batch)
 		for i := range labels {
@@ -118,21 +131,24 @@ func benchSmallCurve(t *testing.T, fused bool, batch, steps int) []float64 {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		losses = append(losses, r.step(t))
 	}
-	return losses
 }
 
 // TestBenchSmallFusedCurveFollowsUnrolled trains the whole bench-small
 // model for 50 steps with the fused LIF/CfC sequence ops and with the
 // unrolled reference graph, same seed and data, in float64. The graphs
 // differ only by summation order: the first 25 steps must agree to 1e-9
-// relative (measured: ≤ 9e-16). Measured with this seed, step 28 jumps from
-// 1e-16 to 1.4e-3 at once: a discrete event (a membrane within rounding of
-// the threshold firing in one build only, as the float32 encoder test sees
-// earlier; not yet proven to be only that), after which the runs drift by a
-// few per cent; later steps get an absolute bound of 0.1. The model must
-// learn, so the comparison is not of two flat lines.
+// relative (measured: ≤ 9e-16). Later a spike flips in one build only and
+// the runs part by a few per cent, so later steps get an absolute bound of
+// 0.1. Measured cause (both runs stepped in lockstep, weights compared
+// after every step): the largest weight difference grows geometrically,
+// about ×1.8 per step, from 8e-15 at step 0 to 2e-6 at step 27, mostly in
+// the LIF input weights, while the loss stays equal to 1e-15 (membranes
+// reach the loss only through binary spikes); at step 28 one membrane
+// crosses the threshold in one run only and the loss differs by 1.4e-3.
+// Surrogate-gradient training amplifies rounding chaotically; with other
+// data seeds the first flip came at steps 25–46. The model must learn, so
+// the comparison is not of two flat lines.
 func TestBenchSmallFusedCurveFollowsUnrolled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("50 float64 training steps of bench-small, twice")
