@@ -157,23 +157,28 @@ func (a *Audio) Forward(c *nn.Ctx, x *G.Node) (*G.Node, error) {
 }
 
 func (a *Audio) forward(c *nn.Ctx, x *G.Node) (*G.Node, error) {
-	if err := checkInput(c, x, KindAudio, false, []int{0, 0}, []string{"batch", "samples"}); err != nil {
-		return nil, err
-	}
-	var h *G.Node
-	var err error
-	if a.arch == "raw" {
-		h, err = a.raw(c, x)
-	} else {
-		if h, err = LogMelSpectrogram(c.Sub("melspec"), x, a.cfg); err != nil {
-			return nil, err
-		}
-		h, err = conv1dStack(c, h, a.cfg.Channels, a.cfg.Kernel, a.cfg.Pool, 1)
-	}
+	h, err := a.features(c, x)
 	if err != nil {
 		return nil, err
 	}
 	return poolHead(c, h, a.out)
+}
+
+// features checks x [B, samples] and runs the front end and conv stack,
+// giving [B, C, F] before any pooling over time (shared by Forward and
+// ForwardSequence).
+func (a *Audio) features(c *nn.Ctx, x *G.Node) (*G.Node, error) {
+	if err := checkInput(c, x, KindAudio, false, []int{0, 0}, []string{"batch", "samples"}); err != nil {
+		return nil, err
+	}
+	if a.arch == "raw" {
+		return a.raw(c, x)
+	}
+	h, err := LogMelSpectrogram(c.Sub("melspec"), x, a.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return conv1dStack(c, h, a.cfg.Channels, a.cfg.Kernel, a.cfg.Pool, 1)
 }
 
 func (a *Audio) raw(c *nn.Ctx, x *G.Node) (*G.Node, error) {

@@ -23,19 +23,7 @@ import (
 // training).
 func (a *Audio) ForwardSequence(c *nn.Ctx, x *G.Node) (seq, mask *G.Node, err error) {
 	return sequenceGuard(c, KindAudio, func() (*G.Node, error) {
-		if err := checkInput(c, x, KindAudio, false, []int{0, 0}, []string{"batch", "samples"}); err != nil {
-			return nil, err
-		}
-		var h *G.Node
-		var err error
-		if a.arch == "raw" {
-			h, err = a.raw(c, x)
-		} else {
-			if h, err = LogMelSpectrogram(c.Sub("melspec"), x, a.cfg); err != nil {
-				return nil, err
-			}
-			h, err = conv1dStack(c, h, a.cfg.Channels, a.cfg.Kernel, a.cfg.Pool, 1)
-		}
+		h, err := a.features(c, x)
 		if err != nil {
 			return nil, err
 		}
@@ -54,24 +42,14 @@ func (v *Video) ForwardSequence(c *nn.Ctx, x *G.Node) (seq, mask *G.Node, err er
 		if v.arch == "conv3d" || v.cfg.Temporal == "liquid" {
 			return nil, c.Errorf("video preprocessor: per-frame features need architecture frames with temporal conv or mean (got architecture %s, temporal %s)", v.arch, v.cfg.Temporal)
 		}
-		if err := checkInput(c, x, KindVideo, false, []int{0, 0, v.cfg.Frame.InChannels, 0, 0},
-			[]string{"batch", "frames", "channels", "height", "width"}); err != nil {
+		if err := v.checkInput(c, x); err != nil {
 			return nil, err
 		}
-		s := x.Shape()
-		b, t := s[0], s[1]
-		frames, err := reshape(c, x, b*t, s[2], s[3], s[4])
-		if err != nil {
-			return nil, err
-		}
-		feat, err := v.frame.Forward(c.Sub("frame"), frames) // [B·T, frame_dim]
+		feat, err := v.frameFeatures(c, x)
 		if err != nil {
 			return nil, err
 		}
 		d := v.cfg.FrameDim
-		if feat, err = reshape(c, feat, b, t, d); err != nil {
-			return nil, err
-		}
 		if v.cfg.Temporal == "mean" {
 			return nn.Linear{In: d, Out: v.out}.Forward(c.Sub("fc"), feat)
 		}

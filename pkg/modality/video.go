@@ -128,14 +128,15 @@ func (v *Video) Forward(c *nn.Ctx, x *G.Node) (*G.Node, error) {
 	return guard(c, KindVideo, func() (*G.Node, error) { return v.forward(c, x) })
 }
 
-func (v *Video) forward(c *nn.Ctx, x *G.Node) (*G.Node, error) {
-	if err := checkInput(c, x, KindVideo, false, []int{0, 0, v.cfg.Frame.InChannels, 0, 0},
-		[]string{"batch", "frames", "channels", "height", "width"}); err != nil {
-		return nil, err
-	}
-	if v.arch == "conv3d" {
-		return v.conv3d(c, x)
-	}
+// checkInput checks clips x [B, frames, C, H, W].
+func (v *Video) checkInput(c *nn.Ctx, x *G.Node) error {
+	return checkInput(c, x, KindVideo, false, []int{0, 0, v.cfg.Frame.InChannels, 0, 0},
+		[]string{"batch", "frames", "channels", "height", "width"})
+}
+
+// frameFeatures runs the shared per-frame backbone over every frame of x
+// [B, T, C, H, W] and returns [B, T, frame_dim].
+func (v *Video) frameFeatures(c *nn.Ctx, x *G.Node) (*G.Node, error) {
 	s := x.Shape()
 	b, t := s[0], s[1]
 	frames, err := reshape(c, x, b*t, s[2], s[3], s[4])
@@ -146,10 +147,21 @@ func (v *Video) forward(c *nn.Ctx, x *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := v.cfg.FrameDim
-	if feat, err = reshape(c, feat, b, t, d); err != nil {
+	return reshape(c, feat, b, t, v.cfg.FrameDim)
+}
+
+func (v *Video) forward(c *nn.Ctx, x *G.Node) (*G.Node, error) {
+	if err := v.checkInput(c, x); err != nil {
 		return nil, err
 	}
+	if v.arch == "conv3d" {
+		return v.conv3d(c, x)
+	}
+	feat, err := v.frameFeatures(c, x)
+	if err != nil {
+		return nil, err
+	}
+	b, t, d := x.Shape()[0], x.Shape()[1], v.cfg.FrameDim
 	tc := c.Sub("temporal")
 	var agg *G.Node
 	switch v.cfg.Temporal {
