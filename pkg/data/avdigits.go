@@ -178,11 +178,8 @@ func DefaultAVDigitsConfig() AVDigitsConfig {
 
 // Validate checks every field (not the presence of files or voices).
 func (c AVDigitsConfig) Validate() error {
-	if c.Train < 0 || c.Test < 0 || c.Train+c.Test == 0 {
-		return fmt.Errorf("avdigits: train %d and test %d rows must be ≥ 0 and not both 0", c.Train, c.Test)
-	}
-	if c.Workers < 0 {
-		return fmt.Errorf("avdigits: workers %d must be ≥ 0", c.Workers)
+	if err := checkSizes("avdigits", c.Train, c.Test, c.Workers); err != nil {
+		return err
 	}
 	if err := c.Image.Validate(28); err != nil {
 		return fmt.Errorf("avdigits: %w", err)

@@ -394,3 +394,15 @@ func checkText(s string) error {
 	}
 	return nil
 }
+
+// checkSizes validates the row counts and worker count every built-in
+// generator takes; name prefixes the error.
+func checkSizes(name string, train, test, workers int) error {
+	if train < 0 || test < 0 || train+test == 0 {
+		return fmt.Errorf("%s: train %d and test %d rows must be ≥ 0 and not both 0", name, train, test)
+	}
+	if workers < 0 {
+		return fmt.Errorf("%s: workers %d must be ≥ 0", name, workers)
+	}
+	return nil
+}

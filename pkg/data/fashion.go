@@ -76,11 +76,8 @@ func DefaultFashionConfig() FashionConfig {
 
 // Validate checks every field (not the presence of files).
 func (c FashionConfig) Validate() error {
-	if c.Train < 0 || c.Test < 0 || c.Train+c.Test == 0 {
-		return fmt.Errorf("fashion: train %d and test %d rows must be ≥ 0 and not both 0", c.Train, c.Test)
-	}
-	if c.Workers < 0 {
-		return fmt.Errorf("fashion: workers %d must be ≥ 0", c.Workers)
+	if err := checkSizes("fashion", c.Train, c.Test, c.Workers); err != nil {
+		return err
 	}
 	if err := c.Image.Validate(28); err != nil {
 		return fmt.Errorf("fashion: %w", err)

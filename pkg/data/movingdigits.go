@@ -69,11 +69,10 @@ func DefaultMovingDigitsConfig() MovingDigitsConfig {
 
 // Validate checks every field (not the presence of files or voices).
 func (c MovingDigitsConfig) Validate() error {
+	if err := checkSizes("movingdigits", c.Train, c.Test, c.Workers); err != nil {
+		return err
+	}
 	switch {
-	case c.Train < 0 || c.Test < 0 || c.Train+c.Test == 0:
-		return fmt.Errorf("movingdigits: train %d and test %d rows must be ≥ 0 and not both 0", c.Train, c.Test)
-	case c.Workers < 0:
-		return fmt.Errorf("movingdigits: workers %d must be ≥ 0", c.Workers)
 	case c.Frames < 2 || c.Frames > 64:
 		return fmt.Errorf("movingdigits: frames %d must be in [2, 64]", c.Frames)
 	case c.Size < 28 || c.Size > 128:

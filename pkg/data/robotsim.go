@@ -120,11 +120,10 @@ func DefaultRobotConfig() RobotConfig {
 // Validate checks every field.
 func (c RobotConfig) Validate() error {
 	n := c.Noise
+	if err := checkSizes("robot", c.Train, c.Test, c.Workers); err != nil {
+		return err
+	}
 	switch {
-	case c.Train < 0 || c.Test < 0 || c.Train+c.Test == 0:
-		return fmt.Errorf("robot: train %d and test %d rows must be ≥ 0 and not both 0", c.Train, c.Test)
-	case c.Workers < 0:
-		return fmt.Errorf("robot: workers %d must be ≥ 0", c.Workers)
 	case c.ImageSize < 16 || c.ImageSize > 256:
 		return fmt.Errorf("robot: image_size %d must be in [16, 256]", c.ImageSize)
 	case c.Steps < 2 || c.Steps > 1000:

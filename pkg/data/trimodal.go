@@ -119,11 +119,10 @@ func DefaultTriModalConfig() TriModalConfig {
 // Validate checks every field (not the presence of files or voices).
 func (c TriModalConfig) Validate() error {
 	m := c.Missing
+	if err := checkSizes("trimodal", c.Train, c.Test, c.Workers); err != nil {
+		return err
+	}
 	switch {
-	case c.Train < 0 || c.Test < 0 || c.Train+c.Test == 0:
-		return fmt.Errorf("trimodal: train %d and test %d rows must be ≥ 0 and not both 0", c.Train, c.Test)
-	case c.Workers < 0:
-		return fmt.Errorf("trimodal: workers %d must be ≥ 0", c.Workers)
 	case !(c.PhraseProb >= 0 && c.PhraseProb <= 1):
 		return fmt.Errorf("trimodal: phrase_prob %v must be in [0, 1]", c.PhraseProb)
 	case !(m.Image >= 0 && m.Image <= 1 && m.Audio >= 0 && m.Audio <= 1 && m.Text >= 0 && m.Text <= 1):

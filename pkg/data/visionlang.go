@@ -91,11 +91,8 @@ func DefaultVisionLangConfig() VisionLangConfig {
 
 // Validate checks every field (not the presence of files).
 func (c VisionLangConfig) Validate() error {
-	if c.Train < 0 || c.Test < 0 || c.Train+c.Test == 0 {
-		return fmt.Errorf("visionlang: train %d and test %d rows must be ≥ 0 and not both 0", c.Train, c.Test)
-	}
-	if c.Workers < 0 {
-		return fmt.Errorf("visionlang: workers %d must be ≥ 0", c.Workers)
+	if err := checkSizes("visionlang", c.Train, c.Test, c.Workers); err != nil {
+		return err
 	}
 	switch c.Source {
 	case VisionLangMNIST, VisionLangFashion, VisionLangBoth:
