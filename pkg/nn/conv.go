@@ -196,16 +196,9 @@ func convKernel(g *convGeom, bias bool) *Kernel {
 	if bias {
 		want = append(want, tensor.Shape{g.outC})
 	}
-	out := g.outputShape()
-	k := &Kernel{Name: fmt.Sprintf("Conv%dd{%v,bias=%v}", g.nd, g, bias)}
-	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) {
-		return out.Clone(), checkShapes(in, want...)
-	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(out, in,
-			func(a [][]float64, y []float64) { convForward(g, a, y) },
-			func(a [][]float32, y []float32) { convForward(g, a, y) })
-	}
+	k := geomKernel(fmt.Sprintf("Conv%dd{%v,bias=%v}", g.nd, g, bias), want, g.outputShape(),
+		func(a [][]float64, y []float64) { convForward(g, a, y) },
+		func(a [][]float32, y []float32) { convForward(g, a, y) })
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		dx, err := Apply(convInputGradKernel(g), in[1], grad)
 		if err != nil {
@@ -231,34 +224,29 @@ func convKernel(g *convGeom, bias bool) *Kernel {
 // convInputGradKernel computes dL/dx from (w, dL/dy): per batch item and
 // group, dcol = W_gᵀ·dY_g followed by col2im.
 func convInputGradKernel(g *convGeom) *Kernel {
-	want := []tensor.Shape{g.weightShape(), g.outputShape()}
-	out := g.inputShape()
-	k := &Kernel{Name: fmt.Sprintf("Conv%ddInputGrad{%v}", g.nd, g)}
-	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) {
-		return out.Clone(), checkShapes(in, want...)
-	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(out, in,
-			func(a [][]float64, dx []float64) { convInputGrad(g, a[0], a[1], dx) },
-			func(a [][]float32, dx []float32) { convInputGrad(g, a[0], a[1], dx) })
-	}
-	return k
+	return geomKernel(fmt.Sprintf("Conv%ddInputGrad{%v}", g.nd, g),
+		[]tensor.Shape{g.weightShape(), g.outputShape()}, g.inputShape(),
+		func(a [][]float64, dx []float64) { convInputGrad(g, a[0], a[1], dx) },
+		func(a [][]float32, dx []float32) { convInputGrad(g, a[0], a[1], dx) })
 }
 
 // convWeightGradKernel computes dL/dw from (x, dL/dy): Σ_n dY_{n,g}·col_{n,g}ᵀ.
 func convWeightGradKernel(g *convGeom) *Kernel {
-	want := []tensor.Shape{g.inputShape(), g.outputShape()}
-	out := g.weightShape()
-	k := &Kernel{Name: fmt.Sprintf("Conv%ddWeightGrad{%v}", g.nd, g)}
-	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) {
-		return out.Clone(), checkShapes(in, want...)
+	return geomKernel(fmt.Sprintf("Conv%ddWeightGrad{%v}", g.nd, g),
+		[]tensor.Shape{g.inputShape(), g.outputShape()}, g.weightShape(),
+		func(a [][]float64, dw []float64) { convWeightGrad(g, a[0], a[1], dw) },
+		func(a [][]float32, dw []float32) { convWeightGrad(g, a[0], a[1], dw) })
+}
+
+// geomKernel is a kernel with fixed input shapes want (checked) and output
+// shape out, computed by f64 or f32 on the backing slices.
+func geomKernel(name string, want []tensor.Shape, out tensor.Shape,
+	f64 func([][]float64, []float64), f32 func([][]float32, []float32)) *Kernel {
+	return &Kernel{
+		Name:    name,
+		Shape:   func(in []tensor.Shape) (tensor.Shape, error) { return out.Clone(), checkShapes(in, want...) },
+		Forward: func(in []*tensor.Dense) (*tensor.Dense, error) { return floatKernel(out, in, f64, f32) },
 	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(out, in,
-			func(a [][]float64, dw []float64) { convWeightGrad(g, a[0], a[1], dw) },
-			func(a [][]float32, dw []float32) { convWeightGrad(g, a[0], a[1], dw) })
-	}
-	return k
 }
 
 // convDims returns the sizes the conv loops use: rows of a group's column
