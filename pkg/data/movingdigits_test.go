@@ -232,6 +232,19 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
+// generatedConfig reads the generator config recorded in a generated
+// dataset's metadata.json.
+func generatedConfig[C any](t *testing.T, dir string) C {
+	t.Helper()
+	var meta struct {
+		Config C `json:"config"`
+	}
+	if err := json.Unmarshal(mustRead(t, filepath.Join(dir, "metadata.json")), &meta); err != nil {
+		t.Fatal(err)
+	}
+	return meta.Config
+}
+
 func TestMovingDigitsConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		edit func(*MovingDigitsConfig)
@@ -260,13 +273,7 @@ func TestMovingDigitsConfigErrors(t *testing.T) {
 // TestCommittedMovingDigits decodes the committed subset as
 // configs/audio_video.yaml reads it.
 func TestCommittedMovingDigits(t *testing.T) {
-	var meta struct {
-		Config MovingDigitsConfig `json:"config"`
-	}
-	if err := json.Unmarshal(mustRead(t, filepath.Join(committedMovingDigits, "metadata.json")), &meta); err != nil {
-		t.Fatal(err)
-	}
-	c := meta.Config
+	c := generatedConfig[MovingDigitsConfig](t, committedMovingDigits)
 	m, err := OpenManifest(ManifestConfig{
 		Path: filepath.Join(committedMovingDigits, "manifest.csv"),
 		Columns: map[string]ColumnSpec{

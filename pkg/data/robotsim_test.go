@@ -3,7 +3,6 @@ package data
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"math"
 	"path/filepath"
 	"slices"
@@ -223,13 +222,7 @@ func TestRobotConfigErrors(t *testing.T) {
 // TestCommittedRobot decodes the committed subset as configs/robot.yaml
 // reads it: channels-first sensor series and 7-vector labels.
 func TestCommittedRobot(t *testing.T) {
-	var meta struct {
-		Config RobotConfig `json:"config"`
-	}
-	if err := json.Unmarshal(mustRead(t, filepath.Join(committedRobot, "metadata.json")), &meta); err != nil {
-		t.Fatal(err)
-	}
-	c := meta.Config
+	c := generatedConfig[RobotConfig](t, committedRobot)
 	m, err := OpenManifest(ManifestConfig{
 		Path: filepath.Join(committedRobot, "manifest.csv"),
 		Columns: map[string]ColumnSpec{

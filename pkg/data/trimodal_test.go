@@ -2,7 +2,6 @@ package data
 
 import (
 	"context"
-	"encoding/json"
 	"math"
 	"path/filepath"
 	"slices"
@@ -190,13 +189,7 @@ func TestTriModalConfigErrors(t *testing.T) {
 // TestCommittedTriModal decodes the committed subset as configs/trimodal.yaml
 // reads it: empty cells are absent modalities.
 func TestCommittedTriModal(t *testing.T) {
-	var meta struct {
-		Config TriModalConfig `json:"config"`
-	}
-	if err := json.Unmarshal(mustRead(t, filepath.Join(committedTriModal, "metadata.json")), &meta); err != nil {
-		t.Fatal(err)
-	}
-	c := meta.Config
+	c := generatedConfig[TriModalConfig](t, committedTriModal)
 	m, err := OpenManifest(ManifestConfig{
 		Path: filepath.Join(committedTriModal, "manifest.csv"),
 		Columns: map[string]ColumnSpec{
