@@ -20,6 +20,7 @@ import (
 	"github.com/lsfuse/lsfuse/pkg/model"
 	"github.com/lsfuse/lsfuse/pkg/nn"
 	"github.com/lsfuse/lsfuse/pkg/train"
+	"github.com/lsfuse/lsfuse/pkg/vm"
 )
 
 // benchOptions are `lsfuse bench`'s inputs.
@@ -147,7 +148,7 @@ func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *
 	if err != nil {
 		return nil, err
 	}
-	var vm G.VM
+	var m *vm.Machine
 	var learn G.Nodes
 	var opt *train.Adam
 	if training {
@@ -158,11 +159,14 @@ func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *
 		if opt, err = train.NewAdam(train.AdamConfig{LR: res.Train.LR}); err != nil {
 			return nil, err
 		}
-		vm = G.NewTapeMachine(g, G.BindDualValues(learn...))
+		m, err = vm.New(g, learn)
 	} else {
-		vm = G.NewTapeMachine(g)
+		m, err = vm.New(g, nil, vm.EvalMode())
 	}
-	defer vm.Close()
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
 	feed, err := randomFeed(mg, res.Network, uint64(res.Run.Seed))
 	if err != nil {
 		return nil, err
@@ -171,8 +175,8 @@ func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *
 		if err := mg.Bind(feed); err != nil {
 			return err
 		}
-		defer vm.Reset()
-		if err := vm.RunAll(); err != nil {
+		defer m.Reset()
+		if err := m.RunAll(); err != nil {
 			return err
 		}
 		if training {

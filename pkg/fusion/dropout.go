@@ -48,7 +48,7 @@ func keepMask(c *nn.Ctx, names []string, rates []float64, presence []*G.Node) (*
 		}
 		return tensor.Shape{b[0], len(in)}, nil
 	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		if fixed {
 			rng.Seed(seed)
 		}

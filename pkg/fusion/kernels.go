@@ -23,19 +23,20 @@ func floats[T nn.Float](t *tensor.Dense) []T {
 	return t.Data().([]T)
 }
 
-// newLike returns a zero tensor of t's dtype with the given shape.
-func newLike(t *tensor.Dense, shape ...int) *tensor.Dense {
-	return tensor.New(tensor.Of(t.Dtype()), tensor.WithShape(shape...))
+// newLike returns a zero tensor of t's dtype with the given shape: dst when
+// it fits (see nn.Output).
+func newLike(dst, t *tensor.Dense, shape ...int) *tensor.Dense {
+	return nn.Output(dst, t.Dtype(), shape)
 }
 
 // byDtype runs the float32 or float64 instantiation of a kernel body on the
 // dtype of in[0].
-func byDtype(in []*tensor.Dense, f32, f64 func([]*tensor.Dense) (*tensor.Dense, error)) (*tensor.Dense, error) {
+func byDtype(in []*tensor.Dense, dst *tensor.Dense, f32, f64 func([]*tensor.Dense, *tensor.Dense) (*tensor.Dense, error)) (*tensor.Dense, error) {
 	switch in[0].Dtype() {
 	case tensor.Float32:
-		return f32(in)
+		return f32(in, dst)
 	case tensor.Float64:
-		return f64(in)
+		return f64(in, dst)
 	}
 	return nil, fmt.Errorf("unsupported dtype %v (want float32 or float64)", in[0].Dtype())
 }
@@ -45,8 +46,8 @@ func sameShape(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), 
 // scale returns s·x for a constant s, for any shape of x.
 func scale(x *G.Node, s float64) (*G.Node, error) {
 	k := &nn.Kernel{Name: fmt.Sprintf("fusion.Scale{%g}", s), Shape: sameShape}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return byDtype(in, scaleFwd[float32](s), scaleFwd[float64](s))
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return byDtype(in, dst, scaleFwd[float32](s), scaleFwd[float64](s))
 	}
 	k.Backward = func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		g, err := scale(grad, s)
@@ -55,10 +56,10 @@ func scale(x *G.Node, s float64) (*G.Node, error) {
 	return nn.Apply(k, x)
 }
 
-func scaleFwd[T nn.Float](s float64) func([]*tensor.Dense) (*tensor.Dense, error) {
-	return func(in []*tensor.Dense) (*tensor.Dense, error) {
+func scaleFwd[T nn.Float](s float64) func([]*tensor.Dense, *tensor.Dense) (*tensor.Dense, error) {
+	return func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		x := floats[T](in[0])
-		out := newLike(in[0], in[0].Shape()...)
+		out := newLike(dst, in[0], in[0].Shape()...)
 		o := nn.Slice[T](out)
 		for i, v := range x {
 			o[i] = T(s) * v
@@ -83,8 +84,8 @@ func substitute(f, e, mask *G.Node, col int) (*G.Node, error) {
 		}
 		return f.Clone(), nil
 	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return byDtype(in, substituteFwd[float32](col), substituteFwd[float64](col))
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return byDtype(in, dst, substituteFwd[float32](col), substituteFwd[float64](col))
 	}
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		gf, err := maskRows(grad, in[2], col)
@@ -100,13 +101,13 @@ func substitute(f, e, mask *G.Node, col int) (*G.Node, error) {
 	return nn.Apply(k, f, e, mask)
 }
 
-func substituteFwd[T nn.Float](col int) func([]*tensor.Dense) (*tensor.Dense, error) {
-	return func(in []*tensor.Dense) (*tensor.Dense, error) {
+func substituteFwd[T nn.Float](col int) func([]*tensor.Dense, *tensor.Dense) (*tensor.Dense, error) {
+	return func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		s := in[0].Shape()
 		b, d := s[0], s[1]
 		f, e, m := floats[T](in[0]), floats[T](in[1]), floats[T](in[2])
 		cols := in[2].Shape()[1]
-		out := newLike(in[0], b, d)
+		out := newLike(dst, in[0], b, d)
 		o := nn.Slice[T](out)
 		for i := 0; i < b; i++ {
 			keep := m[i*cols+col]
@@ -122,19 +123,19 @@ func substituteFwd[T nn.Float](col int) func([]*tensor.Dense) (*tensor.Dense, er
 // substitute). It is only used on gradient paths, so it has no backward.
 func maskRows(g, mask *G.Node, col int) (*G.Node, error) {
 	k := &nn.Kernel{Name: fmt.Sprintf("fusion.MaskRows{col=%d}", col), Shape: sameShape}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return byDtype(in, maskRowsFwd[float32](col), maskRowsFwd[float64](col))
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return byDtype(in, dst, maskRowsFwd[float32](col), maskRowsFwd[float64](col))
 	}
 	return nn.Apply(k, g, mask)
 }
 
-func maskRowsFwd[T nn.Float](col int) func([]*tensor.Dense) (*tensor.Dense, error) {
-	return func(in []*tensor.Dense) (*tensor.Dense, error) {
+func maskRowsFwd[T nn.Float](col int) func([]*tensor.Dense, *tensor.Dense) (*tensor.Dense, error) {
+	return func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		s := in[0].Shape()
 		b, d := s[0], s[1]
 		g, m := floats[T](in[0]), floats[T](in[1])
 		cols := in[1].Shape()[1]
-		out := newLike(in[0], b, d)
+		out := newLike(dst, in[0], b, d)
 		o := nn.Slice[T](out)
 		for i := 0; i < b; i++ {
 			keep := m[i*cols+col]
@@ -151,19 +152,19 @@ func maskRowsFwd[T nn.Float](col int) func([]*tensor.Dense) (*tensor.Dense, erro
 func missingGrad(g, mask *G.Node, col int) (*G.Node, error) {
 	k := &nn.Kernel{Name: fmt.Sprintf("fusion.MissingGrad{col=%d}", col)}
 	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) { return tensor.Shape{in[0][1]}, nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return byDtype(in, missingGradFwd[float32](col), missingGradFwd[float64](col))
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return byDtype(in, dst, missingGradFwd[float32](col), missingGradFwd[float64](col))
 	}
 	return nn.Apply(k, g, mask)
 }
 
-func missingGradFwd[T nn.Float](col int) func([]*tensor.Dense) (*tensor.Dense, error) {
-	return func(in []*tensor.Dense) (*tensor.Dense, error) {
+func missingGradFwd[T nn.Float](col int) func([]*tensor.Dense, *tensor.Dense) (*tensor.Dense, error) {
+	return func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		s := in[0].Shape()
 		b, d := s[0], s[1]
 		g, m := floats[T](in[0]), floats[T](in[1])
 		cols := in[1].Shape()[1]
-		out := newLike(in[0], d)
+		out := newLike(dst, in[0], d)
 		o := nn.Slice[T](out)
 		for i := 0; i < b; i++ {
 			drop := 1 - m[i*cols+col]

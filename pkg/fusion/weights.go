@@ -47,8 +47,8 @@ func weighted(x, logits *G.Node, col int, factor float64) (*G.Node, error) {
 		}
 		return in[0].Clone(), nil
 	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return byDtype(in, weightedFwd[float32](col, factor), weightedFwd[float64](col, factor))
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return byDtype(in, dst, weightedFwd[float32](col, factor), weightedFwd[float64](col, factor))
 	}
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		gx, err := weighted(grad, in[1], col, factor)
@@ -64,13 +64,13 @@ func weighted(x, logits *G.Node, col int, factor float64) (*G.Node, error) {
 	return nn.Apply(k, x, logits)
 }
 
-func weightedFwd[T nn.Float](col int, factor float64) func([]*tensor.Dense) (*tensor.Dense, error) {
-	return func(in []*tensor.Dense) (*tensor.Dense, error) {
+func weightedFwd[T nn.Float](col int, factor float64) func([]*tensor.Dense, *tensor.Dense) (*tensor.Dense, error) {
+	return func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		x, l := floats[T](in[0]), floats[T](in[1])
 		w := make([]float64, len(l))
 		softmaxInto(w, l)
 		s := T(factor * w[col])
-		out := newLike(in[0], in[0].Shape()...)
+		out := newLike(dst, in[0], in[0].Shape()...)
 		o := nn.Slice[T](out)
 		for i, v := range x {
 			o[i] = s * v
@@ -83,14 +83,14 @@ func weightedFwd[T nn.Float](col int, factor float64) func([]*tensor.Dense) (*te
 func weightLogitGrad(g, x, logits *G.Node, col int, factor float64) (*G.Node, error) {
 	k := &nn.Kernel{Name: fmt.Sprintf("fusion.WeightedLogitGrad{col=%d,factor=%g}", col, factor)}
 	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) { return in[2].Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return byDtype(in, weightLogitGradFwd[float32](col, factor), weightLogitGradFwd[float64](col, factor))
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return byDtype(in, dst, weightLogitGradFwd[float32](col, factor), weightLogitGradFwd[float64](col, factor))
 	}
 	return nn.Apply(k, g, x, logits)
 }
 
-func weightLogitGradFwd[T nn.Float](col int, factor float64) func([]*tensor.Dense) (*tensor.Dense, error) {
-	return func(in []*tensor.Dense) (*tensor.Dense, error) {
+func weightLogitGradFwd[T nn.Float](col int, factor float64) func([]*tensor.Dense, *tensor.Dense) (*tensor.Dense, error) {
+	return func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		g, x, l := floats[T](in[0]), floats[T](in[1]), floats[T](in[2])
 		w := make([]float64, len(l))
 		softmaxInto(w, l)
@@ -98,7 +98,7 @@ func weightLogitGradFwd[T nn.Float](col int, factor float64) func([]*tensor.Dens
 		for i := range g {
 			s += float64(g[i]) * float64(x[i])
 		}
-		out := newLike(in[2], len(l))
+		out := newLike(dst, in[2], len(l))
 		o := nn.Slice[T](out)
 		for j := range o {
 			delta := 0.0

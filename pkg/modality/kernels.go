@@ -71,8 +71,8 @@ func swap12(x *G.Node) (*G.Node, error) {
 	out[1], out[2] = d2, d1
 	k := &nn.Kernel{Name: fmt.Sprintf("modality.Swap12{%d,%d,%d,%d}", d0, d1, d2, inner)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), out, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), out, in, dst,
 			func(in [][]float64, o []float64) { swap12Body(in[0], o, d0, d1, d2, inner) },
 			func(in [][]float32, o []float32) { swap12Body(in[0], o, d0, d1, d2, inner) })
 	}
@@ -108,8 +108,8 @@ func gatherLast(x *G.Node, name string, idx []int, outShape []int) (*G.Node, err
 	out := append(tensor.Shape{b}, outShape...)
 	k := &nn.Kernel{Name: fmt.Sprintf("modality.Gather{%s,n=%d}", name, n)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), out, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), out, in, dst,
 			func(in [][]float64, o []float64) { gatherBody(in[0], o, idx, b, n) },
 			func(in [][]float32, o []float32) { gatherBody(in[0], o, idx, b, n) })
 	}
@@ -128,8 +128,8 @@ func scatterLast(g *G.Node, name string, idx []int, n int) (*G.Node, error) {
 	inShape := s.Clone()
 	k := &nn.Kernel{Name: fmt.Sprintf("modality.Scatter{%s,n=%d}", name, n)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, n}, nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, n}, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, n}, in, dst,
 			func(in [][]float64, o []float64) { scatterBody(in[0], o, idx, b, n) },
 			func(in [][]float32, o []float32) { scatterBody(in[0], o, idx, b, n) })
 	}
@@ -178,12 +178,12 @@ func tokenWeights(ids, ref *G.Node, padID int, mean bool) (*G.Node, error) {
 	typeRef = ref.Graph().AddNode(typeRef)
 	k := &nn.Kernel{Name: fmt.Sprintf("modality.TokenWeights{pad=%d,mean=%v}", padID, mean), NoGrad: []bool{true, true}}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, l}, nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		id, err := intBacking(in[0])
 		if err != nil {
 			return nil, err
 		}
-		return nn.FloatKernel(floatDtype(in), tensor.Shape{b, l}, in,
+		return nn.FloatKernel(floatDtype(in), tensor.Shape{b, l}, in, dst,
 			func(_ [][]float64, o []float64) { tokenWeightsBody(id, o, b, l, padID, mean) },
 			func(_ [][]float32, o []float32) { tokenWeightsBody(id, o, b, l, padID, mean) })
 	}
@@ -215,8 +215,8 @@ func weightedSumL(x, w *G.Node) (*G.Node, error) {
 	b, l, d := s[0], s[1], s[2]
 	k := &nn.Kernel{Name: "modality.WeightedSumL", NoGrad: []bool{false, true}}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, d}, nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, d}, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, d}, in, dst,
 			func(in [][]float64, o []float64) { weightedSumBody(in[0], in[1], o, b, l, d) },
 			func(in [][]float32, o []float32) { weightedSumBody(in[0], in[1], o, b, l, d) })
 	}
@@ -234,8 +234,8 @@ func spreadL(w, x, g *G.Node) (*G.Node, error) {
 	b, l, d := out[0], out[1], out[2]
 	k := &nn.Kernel{Name: "modality.SpreadL", NoGrad: []bool{true, true, false}}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[2].Dtype(), out, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[2].Dtype(), out, in, dst,
 			func(in [][]float64, o []float64) { spreadBody(in[2], in[0], o, b, l, d) },
 			func(in [][]float32, o []float32) { spreadBody(in[2], in[0], o, b, l, d) })
 	}
@@ -283,8 +283,8 @@ func maskedMaxL(x, mask *G.Node) (*G.Node, error) {
 	b, l, d := s[0], s[1], s[2]
 	k := &nn.Kernel{Name: "modality.MaskedMaxL", NoGrad: []bool{false, true}}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, d}, nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, d}, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, d}, in, dst,
 			func(in [][]float64, o []float64) { maskedMaxBody(in[0], in[1], nil, o, b, l, d) },
 			func(in [][]float32, o []float32) { maskedMaxBody(in[0], in[1], nil, o, b, l, d) })
 	}
@@ -302,8 +302,8 @@ func maskedMaxGrad(mask, x, g *G.Node) (*G.Node, error) {
 	b, l, d := s[0], s[1], s[2]
 	k := &nn.Kernel{Name: "modality.MaskedMaxLGrad"}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, l, d}, nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, l, d}, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), tensor.Shape{b, l, d}, in, dst,
 			func(in [][]float64, o []float64) { maskedMaxBody(in[1], in[0], in[2], o, b, l, d) },
 			func(in [][]float32, o []float32) { maskedMaxBody(in[1], in[0], in[2], o, b, l, d) })
 	}

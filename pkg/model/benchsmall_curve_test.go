@@ -11,6 +11,7 @@ import (
 	"github.com/lsfuse/lsfuse/pkg/model"
 	"github.com/lsfuse/lsfuse/pkg/nn"
 	"github.com/lsfuse/lsfuse/pkg/train"
+	"github.com/lsfuse/lsfuse/pkg/vm"
 )
 
 // benchSmallRun is bench-small built for one batch size on a fresh store:
@@ -27,8 +28,9 @@ type benchSmallRun struct {
 
 // newBenchSmallRun builds bench-small with fused or unrolled encoders over
 // spikeSteps steps (0: the config's) in dtype dt; in training mode the loss
-// is differentiated and an Adam(1e-3) optimiser is ready.
-func newBenchSmallRun(tb testing.TB, dt tensor.Dtype, fused, training bool, batch, spikeSteps int) *benchSmallRun {
+// is differentiated and an Adam(1e-3) optimiser is ready. It runs on lsfuse's
+// vm.Machine, or on Gorgonia's TapeMachine when tape is set.
+func newBenchSmallRun(tb testing.TB, dt tensor.Dtype, fused, training bool, batch, spikeSteps int, tape bool) *benchSmallRun {
 	tb.Helper()
 	cfg := model.BenchSmallConfig()
 	for name, m := range cfg.Modalities {
@@ -52,18 +54,22 @@ func newBenchSmallRun(tb testing.TB, dt tensor.Dtype, fused, training bool, batc
 	if r.gr, err = net.Build(c, batch); err != nil {
 		tb.Fatal(err)
 	}
-	var opts []G.VMOpt
 	if training {
 		r.params = c.Learnables()
 		if _, err := G.Grad(r.gr.Loss, r.params...); err != nil {
 			tb.Fatal(err)
 		}
-		opts = append(opts, G.BindDualValues(r.params...))
 		if r.opt, err = train.NewAdam(train.AdamConfig{LR: 1e-3}); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	r.vm = G.NewTapeMachine(g, opts...)
+	if tape {
+		r.vm = G.NewTapeMachine(g, G.BindDualValues(r.params...))
+		return r
+	}
+	if r.vm, err = vm.New(g, r.params); err != nil {
+		tb.Fatal(err)
+	}
 	return r
 }
 
@@ -95,7 +101,7 @@ var curveDataSeed int64 = 5
 // loss of every step.
 func benchSmallCurve(t *testing.T, fused bool, batch, steps int) []float64 {
 	t.Helper()
-	r := newBenchSmallRun(t, tensor.Float64, fused, true, batch, 0)
+	r := newBenchSmallRun(t, tensor.Float64, fused, true, batch, 0, false)
 	defer r.vm.Close()
 	rng := rand.New(rand.NewSource(curveDataSeed))
 	losses := make([]float64, 0, steps)

@@ -260,7 +260,7 @@ func shiftTokens(ids *G.Node, from, to int) (*G.Node, error) {
 	b, l, w := s[0], s[1], to-from
 	k := &nn.Kernel{Name: fmt.Sprintf("TokenSlice{%d:%d of %d}", from, to, l)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{b, w}, nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		src := in[0]
 		if !src.IsNativelyAccessible() || src.RequiresIterator() {
 			src = src.Materialize().(*tensor.Dense)

@@ -107,15 +107,9 @@ func (m *CfC) ForwardFused(c *nn.Ctx, xs *G.Node, states bool) (*CfCSeqOutput, e
 	}
 	tbu := spec.t * spec.b * spec.u
 	out := &CfCSeqOutput{}
-	last, err := nn.SliceAxis(packed, 1, tbu-spec.b*spec.u, tbu)
-	if err == nil {
-		out.Last, err = G.Reshape(last, []int{spec.b, spec.u})
-	}
+	out.Last, err = nn.SliceAxisAs(packed, 1, tbu-spec.b*spec.u, tbu, []int{spec.b, spec.u})
 	if err == nil && states {
-		var all *G.Node
-		if all, err = nn.SliceAxis(packed, 1, 0, tbu); err == nil {
-			out.States, err = G.Reshape(all, []int{spec.t, spec.b, spec.u})
-		}
+		out.States, err = nn.SliceAxisAs(packed, 1, 0, tbu, []int{spec.t, spec.b, spec.u})
 	}
 	if err != nil {
 		return nil, c.Errorf("cfc: %v", err)
@@ -260,8 +254,8 @@ func (s cfcSeqSpec) gradShapes() [][]int {
 func (s cfcSeqSpec) kernel() *nn.Kernel {
 	outShape := tensor.Shape{1, s.outLen()}
 	k := &nn.Kernel{Name: s.String(), Shape: constShape(outShape)}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), outShape, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), outShape, in, dst,
 			func(in [][]float64, out []float64) { cfcSeqForward(s, in, out) },
 			func(in [][]float32, out []float32) { cfcSeqForward(s, in, out) })
 	}
@@ -273,8 +267,8 @@ func (s cfcSeqSpec) kernel() *nn.Kernel {
 		}
 		gShape := tensor.Shape{1, total}
 		bk := &nn.Kernel{Name: s.String() + "/grad", Shape: constShape(gShape)}
-		bk.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return nn.FloatKernel(in[0].Dtype(), gShape, in,
+		bk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return nn.FloatKernel(in[0].Dtype(), gShape, in, dst,
 				func(in [][]float64, dst []float64) { cfcSeqBackward(s, in, dst) },
 				func(in [][]float32, dst []float32) { cfcSeqBackward(s, in, dst) })
 		}

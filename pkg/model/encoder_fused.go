@@ -53,9 +53,9 @@ func (e *SpikingEncoder) ForwardFused(c *nn.Ctx, x *G.Node) (*SpikingSeqOutput, 
 		} else {
 			var d *G.Node
 			if d, err = (nn.Dropout{P: e.cfg.Dropout}).Forward(lc.Sub("dropout"), prev); err == nil {
-				if d, err = G.Reshape(d, []int{steps * batch, in}); err == nil {
+				if d, err = nn.Reshape(d, steps*batch, in); err == nil {
 					if cur, err = fc.Forward(lc.Sub("fc"), d); err == nil {
-						cur, err = G.Reshape(cur, []int{steps, batch, e.widths[l]})
+						cur, err = nn.Reshape(cur, steps, batch, e.widths[l])
 					}
 				}
 			}
@@ -111,7 +111,7 @@ func (e *ModalityEncoder) forwardFused(c *nn.Ctx, p *G.Node) (*EncoderOutput, er
 	}
 	for l, seq := range spk.Seqs {
 		s := seq.Shape()
-		flat, err := G.Reshape(seq, []int{s[0] * s[1], s[2]})
+		flat, err := nn.Reshape(seq, s[0]*s[1], s[2])
 		if err != nil {
 			return nil, c.Errorf("telemetry of %s: %v", spk.Layers[l], err)
 		}

@@ -40,7 +40,7 @@ func BenchmarkBenchSmallLevers(b *testing.B) {
 // benchSmallStep times bench-small steps (forward + backward + Adam when
 // training, the evaluation forward otherwise) on one fixed random batch.
 func benchSmallStep(b *testing.B, fused, training bool, batch, steps int) {
-	r := newBenchSmallRun(b, tensor.Float32, fused, training, batch, steps)
+	r := newBenchSmallRun(b, tensor.Float32, fused, training, batch, steps, false)
 	defer r.vm.Close()
 	rng := rand.New(rand.NewSource(1))
 	img := make([]float32, batch*28*28)

@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/lsfuse/lsfuse/pkg/nn"
+	"github.com/lsfuse/lsfuse/pkg/vm"
 )
 
 // GenerateOptions control caption generation. Zero fields take the
@@ -80,7 +81,11 @@ func NewGenerator(net *Network, store *nn.Store, batch int) (*Generator, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Generator{net: net, store: store, batch: batch, dec: dec, enc: mg, encVM: G.NewTapeMachine(g), steps: map[int]*graphStepper{}}, nil
+	encVM, err := vm.New(g, nil, vm.EvalMode())
+	if err != nil {
+		return nil, err
+	}
+	return &Generator{net: net, store: store, batch: batch, dec: dec, enc: mg, encVM: encVM, steps: map[int]*graphStepper{}}, nil
 }
 
 // Close releases the generator's machines.
@@ -202,7 +207,9 @@ func (gen *Generator) stepper(k int) (*graphStepper, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.vm = G.NewTapeMachine(g)
+	if s.vm, err = vm.New(g, nil, vm.EvalMode()); err != nil {
+		return nil, err
+	}
 	gen.steps[k] = s
 	return s, nil
 }

@@ -117,8 +117,8 @@ func (s lifSeqSpec) gradShapes() [][]int {
 func (s lifSeqSpec) kernel() *nn.Kernel {
 	outShape := tensor.Shape{s.t, s.b, s.n}
 	k := &nn.Kernel{Name: s.String(), Shape: constShape(outShape)}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), outShape, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), outShape, in, dst,
 			func(in [][]float64, out []float64) { lifSeqRun(s, in, nil, out, nil) },
 			func(in [][]float32, out []float32) { lifSeqRun(s, in, nil, out, nil) })
 	}
@@ -133,8 +133,8 @@ func (s lifSeqSpec) kernel() *nn.Kernel {
 			packedShape = tensor.Shape(shapes[0])
 		}
 		bk := &nn.Kernel{Name: s.String() + "/grad", Shape: constShape(packedShape)}
-		bk.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return nn.FloatKernel(in[0].Dtype(), packedShape, in,
+		bk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return nn.FloatKernel(in[0].Dtype(), packedShape, in, dst,
 				func(in [][]float64, out []float64) { lifSeqRun(s, in[:len(in)-1], in[len(in)-1], nil, out) },
 				func(in [][]float32, out []float32) { lifSeqRun(s, in[:len(in)-1], in[len(in)-1], nil, out) })
 		}
@@ -352,11 +352,8 @@ func seqSteps(seq *G.Node) ([]*G.Node, error) {
 	}
 	out := make([]*G.Node, s[0])
 	for t := range out {
-		sl, err := nn.SliceAxis(seq, 0, t, t+1)
-		if err != nil {
-			return nil, err
-		}
-		if out[t], err = G.Reshape(sl, []int{s[1], s[2]}); err != nil {
+		var err error
+		if out[t], err = nn.SliceAxisAs(seq, 0, t, t+1, []int{s[1], s[2]}); err != nil {
 			return nil, err
 		}
 	}
@@ -370,7 +367,7 @@ func unpackGrads(packed *G.Node, shapes [][]int) (G.Nodes, error) {
 	flat := packed
 	if s := packed.Shape(); s.Dims() != 2 || s[0] != 1 {
 		var err error
-		if flat, err = G.Reshape(packed, []int{1, s.TotalSize()}); err != nil {
+		if flat, err = nn.Reshape(packed, 1, s.TotalSize()); err != nil {
 			return nil, err
 		}
 	}
@@ -378,11 +375,8 @@ func unpackGrads(packed *G.Node, shapes [][]int) (G.Nodes, error) {
 	off := 0
 	for i, sh := range shapes {
 		size := prodInts(sh)
-		part, err := nn.SliceAxis(flat, 1, off, off+size)
-		if err != nil {
-			return nil, err
-		}
-		if out[i], err = G.Reshape(part, sh); err != nil {
+		var err error
+		if out[i], err = nn.SliceAxisAs(flat, 1, off, off+size, sh); err != nil {
 			return nil, err
 		}
 		off += size

@@ -292,8 +292,8 @@ func synapses(v, mu, sigma, w, erev *G.Node) (*G.Node, error) {
 		Shape: func([]tensor.Shape) (tensor.Shape, error) {
 			return tensor.Shape{b, 2 * n}, nil
 		},
-		Forward: func(in []*tensor.Dense) (*tensor.Dense, error) {
-			out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(b, 2*n))
+		Forward: func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			out := nn.Output(dst, in[0].Dtype(), tensor.Shape{b, 2 * n})
 			switch in[0].Dtype() {
 			case tensor.Float64:
 				synapseForward(b, m, n, floats[float64](in), nn.Slice[float64](out))
@@ -314,8 +314,8 @@ func synapses(v, mu, sigma, w, erev *G.Node) (*G.Node, error) {
 				// (DESIGN.md, fused ops); SliceAxis unpacks it below.
 				return tensor.Shape{1, b*m + 4*m*n}, nil
 			},
-			Forward: func(in []*tensor.Dense) (*tensor.Dense, error) {
-				out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(1, b*m+4*m*n))
+			Forward: func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+				out := nn.Output(dst, in[0].Dtype(), tensor.Shape{1, b*m + 4*m*n})
 				switch in[0].Dtype() {
 				case tensor.Float64:
 					synapseBackward(b, m, n, floats[float64](in), nn.Slice[float64](out))

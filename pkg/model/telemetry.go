@@ -92,16 +92,16 @@ func spikeStats(spikes []*G.Node) (*G.Node, error) {
 		Shape: func([]tensor.Shape) (tensor.Shape, error) {
 			return tensor.Shape{3, n}, nil
 		},
-		Forward: func(in []*tensor.Dense) (*tensor.Dense, error) {
+		Forward: func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 			fired := make([]int, n)
 			for _, d := range in {
-				switch v := d.Data().(type) {
-				case []float64:
-					countFired(v, fired)
-				case []float32:
-					countFired(v, fired)
+				switch d.Dtype() {
+				case tensor.Float64:
+					countFired(nn.Slice[float64](d), fired)
+				case tensor.Float32:
+					countFired(nn.Slice[float32](d), fired)
 				default:
-					return nil, fmt.Errorf("spikes of type %T", v)
+					return nil, fmt.Errorf("spikes of dtype %v", d.Dtype())
 				}
 			}
 			total := b * len(in)

@@ -93,8 +93,8 @@ func resampleNode(x *G.Node, r resampleSpec) (*G.Node, error) {
 	i0, i1, w0, w1 := r.taps()
 	k := &nn.Kernel{Name: fmt.Sprintf("TemporalResample{axis=%d,%d->%d,transposed=%v}", r.axis, r.from, r.to, r.transposed)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), out, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), out, in, dst,
 			func(x [][]float64, y []float64) { resampleBody(r, x[0], y, outer, inner, i0, i1, w0, w1) },
 			func(x [][]float32, y []float32) { resampleBody(r, x[0], y, outer, inner, i0, i1, w0, w1) })
 	}
@@ -242,8 +242,8 @@ func swapAxes01(x *G.Node) (*G.Node, error) {
 	out := tensor.Shape{b, a, d}
 	k := &nn.Kernel{Name: fmt.Sprintf("SwapAxes01{%d,%d,%d}", a, b, d)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return nn.FloatKernel(in[0].Dtype(), out, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return nn.FloatKernel(in[0].Dtype(), out, in, dst,
 			func(x [][]float64, y []float64) { swap01Body(x[0], y, a, b, d) },
 			func(x [][]float32, y []float32) { swap01Body(x[0], y, a, b, d) })
 	}

@@ -153,17 +153,17 @@ func lastAxisKernel(x *G.Node, name string, f64 func(x, y []float64, n int), f32
 		return nil, err
 	}
 	k := &Kernel{Name: name, Shape: sameShapeAsFirst}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		n := lastDim(in[0].Shape())
-		return floatKernel(in[0].Shape().Clone(), in,
+		return floatKernel(in[0].Shape().Clone(), in, dst,
 			func(in [][]float64, out []float64) { f64(in[0], out, n) },
 			func(in [][]float32, out []float32) { f32(in[0], out, n) })
 	}
 	k.Backward = func(_ G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 		bk := &Kernel{Name: gradName, Shape: sameShapeAsFirst}
-		bk.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+		bk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 			n := lastDim(in[0].Shape())
-			return floatKernel(in[0].Shape().Clone(), in,
+			return floatKernel(in[0].Shape().Clone(), in, dst,
 				func(in [][]float64, out []float64) { g64(in[0], in[1], out, n) },
 				func(in [][]float32, out []float32) { g32(in[0], in[1], out, n) })
 		}

@@ -20,8 +20,8 @@ func Add(a, b *G.Node) (*G.Node, error) {
 	}
 	k := &Kernel{Name: "Add"}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return shape.Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(shape, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(shape, in, dst,
 			func(x [][]float64, y []float64) { addInto(x[0], x[1], y) },
 			func(x [][]float32, y []float32) { addInto(x[0], x[1], y) })
 	}

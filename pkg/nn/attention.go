@@ -178,21 +178,21 @@ func (g attnGeom) probs(q, k, mask *G.Node) (*G.Node, error) {
 	if masked {
 		kern.NoGrad = []bool{false, false, true}
 	}
-	kern.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(g.wShape(), in,
+	kern.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(g.wShape(), in, dst,
 			func(in [][]float64, out []float64) { attnWeights(g, in, out) },
 			func(in [][]float32, out []float32) { attnWeights(g, in, out) })
 	}
 	kern.Backward = func(in G.Nodes, a, da *G.Node) (G.Nodes, error) {
 		dq := &Kernel{Name: name + "/dq", Shape: constShape(g.qShape())}
-		dq.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(g.qShape(), in,
+		dq.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(g.qShape(), in, dst,
 				func(in [][]float64, out []float64) { attnScoreGrad(g, in[0], in[1], in[2], out, false) },
 				func(in [][]float32, out []float32) { attnScoreGrad(g, in[0], in[1], in[2], out, false) })
 		}
 		dk := &Kernel{Name: name + "/dk", Shape: constShape(g.kShape())}
-		dk.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(g.kShape(), in,
+		dk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(g.kShape(), in, dst,
 				func(in [][]float64, out []float64) { attnScoreGrad(g, in[0], in[1], in[2], out, true) },
 				func(in [][]float32, out []float32) { attnScoreGrad(g, in[0], in[1], in[2], out, true) })
 		}
@@ -221,21 +221,21 @@ func (g attnGeom) probs(q, k, mask *G.Node) (*G.Node, error) {
 func (g attnGeom) apply(a, v *G.Node) (*G.Node, error) {
 	name := fmt.Sprintf("AttentionApply{%v}", g)
 	kern := &Kernel{Name: name, Shape: constShape(g.qShape())}
-	kern.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(g.qShape(), in,
+	kern.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(g.qShape(), in, dst,
 			func(in [][]float64, out []float64) { attnApply(g, in[0], in[1], out) },
 			func(in [][]float32, out []float32) { attnApply(g, in[0], in[1], out) })
 	}
 	kern.Backward = func(in G.Nodes, _, dout *G.Node) (G.Nodes, error) {
 		da := &Kernel{Name: name + "/da", Shape: constShape(g.wShape())}
-		da.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(g.wShape(), in,
+		da.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(g.wShape(), in, dst,
 				func(in [][]float64, out []float64) { attnApplyGradA(g, in[0], in[1], out) },
 				func(in [][]float32, out []float32) { attnApplyGradA(g, in[0], in[1], out) })
 		}
 		dv := &Kernel{Name: name + "/dv", Shape: constShape(g.kShape())}
-		dv.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(g.kShape(), in,
+		dv.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(g.kShape(), in, dst,
 				func(in [][]float64, out []float64) { attnApplyGradV(g, in[0], in[1], out) },
 				func(in [][]float32, out []float32) { attnApplyGradV(g, in[0], in[1], out) })
 		}

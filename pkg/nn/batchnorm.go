@@ -112,8 +112,8 @@ func bnKernel(sp *bnSpec) *Kernel {
 	k.Shape = func(s []tensor.Shape) (tensor.Shape, error) {
 		return sp.shape.Clone(), checkShapes(s, ch, sp.shape, ch, ch, ch)
 	}
-	k.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(sp.shape, t,
+	k.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(sp.shape, t, dst,
 			func(a [][]float64, y []float64) { bnForward(sp, a[1], a[0], a[2], a[3], a[4], y) },
 			func(a [][]float32, y []float32) { bnForward(sp, a[1], a[0], a[2], a[3], a[4], y) })
 	}
@@ -144,8 +144,8 @@ func bnInputGradKernel(sp *bnSpec) *Kernel {
 	k.Shape = func(s []tensor.Shape) (tensor.Shape, error) {
 		return sp.shape.Clone(), checkShapes(s, sp.shape, sp.shape, ch, ch, ch)
 	}
-	k.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(sp.shape, t,
+	k.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(sp.shape, t, dst,
 			func(a [][]float64, dx []float64) { bnInputGrad(sp, a[0], a[1], a[2], a[3], a[4], dx) },
 			func(a [][]float32, dx []float32) { bnInputGrad(sp, a[0], a[1], a[2], a[3], a[4], dx) })
 	}
@@ -159,8 +159,8 @@ func bnWeightGradKernel(sp *bnSpec) *Kernel {
 	k.Shape = func(s []tensor.Shape) (tensor.Shape, error) {
 		return ch.Clone(), checkShapes(s, sp.shape, ch, ch, sp.shape)
 	}
-	k.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(ch, t,
+	k.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(ch, t, dst,
 			func(a [][]float64, dg []float64) { bnWeightGrad(sp, a[0], a[1], a[2], a[3], dg) },
 			func(a [][]float32, dg []float32) { bnWeightGrad(sp, a[0], a[1], a[2], a[3], dg) })
 	}

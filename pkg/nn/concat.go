@@ -41,9 +41,9 @@ func Concat(axis int, xs ...*G.Node) (*G.Node, error) {
 		}
 		return out, nil
 	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		outShape, _ := k.Shape(shapesOf(in))
-		out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(outShape...))
+		out := Output(dst, in[0].Dtype(), outShape)
 		outer, inner := splitAt(outShape, axis)
 		off := 0
 		for i, t := range in {
@@ -71,52 +71,58 @@ func Concat(axis int, xs ...*G.Node) (*G.Node, error) {
 // SliceAxis returns x[..., start:end, ...] along axis as a new tensor. Its
 // gradient scatters into zeros (a differentiable pad).
 func SliceAxis(x *G.Node, axis, start, end int) (*G.Node, error) {
+	return SliceAxisAs(x, axis, start, end, nil)
+}
+
+// SliceAxisAs is SliceAxis with the result given shape as (same number of
+// elements, row-major; nil keeps the sliced shape): a slice and a copying
+// reshape in one node.
+func SliceAxisAs(x *G.Node, axis, start, end int, as []int) (*G.Node, error) {
 	shape := x.Shape()
 	if axis < 0 || axis >= shape.Dims() || start < 0 || end > shape[axis] || start >= end {
 		return nil, fmt.Errorf("slice: [%d:%d] on axis %d invalid for shape %v", start, end, axis, shape)
 	}
-	full := shape[axis]
-	k := &Kernel{Name: fmt.Sprintf("SliceAxis{axis=%d,%d:%d}", axis, start, end)}
-	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) {
-		s := in[0].Clone()
-		s[axis] = end - start
-		return s, nil
+	sliced := shape.Clone()
+	sliced[axis] = end - start
+	out := sliced
+	if as != nil {
+		if prod(as) != sliced.TotalSize() {
+			return nil, fmt.Errorf("slice: cannot give the %v slice shape %v", sliced, as)
+		}
+		out = tensor.Shape(as).Clone()
 	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		s := in[0].Shape().Clone()
-		s[axis] = end - start
-		out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(s...))
+	full := shape[axis]
+	k := &Kernel{Name: fmt.Sprintf("SliceAxis{axis=%d,%d:%d,as=%v}", axis, start, end, out)}
+	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) { return out.Clone(), nil }
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		o := Output(dst, in[0].Dtype(), out)
 		outer, inner := splitAt(in[0].Shape(), axis)
-		extractBlock(out, in[0], outer, inner*full, inner*(end-start), inner*start)
-		return out, nil
+		extractBlock(o, in[0], outer, inner*full, inner*(end-start), inner*start)
+		return o, nil
 	}
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-		g, err := padAxis(grad, axis, start, full)
+		g, err := padAxis(grad, axis, start, end-start, shape)
 		return G.Nodes{g}, err
 	}
 	return Apply(k, x)
 }
 
-// padAxis places x at [start:start+n] of a zero tensor whose axis has size
-// full; the adjoint of SliceAxis.
-func padAxis(x *G.Node, axis, start, full int) (*G.Node, error) {
-	n := x.Shape()[axis]
-	k := &Kernel{Name: fmt.Sprintf("PadAxis{axis=%d,at=%d,full=%d}", axis, start, full)}
-	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) {
-		s := in[0].Clone()
-		s[axis] = full
-		return s, nil
-	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		s := in[0].Shape().Clone()
-		s[axis] = full
-		out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(s...))
-		outer, inner := splitAt(s, axis)
-		copyBlock(out, in[0], outer, inner*full, inner*n, inner*start)
+// padAxis places x, read as a slice of n along axis of a tensor of shape
+// full (x may have any shape of that many elements), at [start:start+n] of
+// a zero tensor of shape full; the adjoint of SliceAxisAs.
+func padAxis(x *G.Node, axis, start, n int, full tensor.Shape) (*G.Node, error) {
+	full = full.Clone()
+	xShape := x.Shape()
+	k := &Kernel{Name: fmt.Sprintf("PadAxis{axis=%d,at=%d,n=%d,full=%v}", axis, start, n, full)}
+	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) { return full.Clone(), nil }
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		out := Output(dst, in[0].Dtype(), full)
+		outer, inner := splitAt(full, axis)
+		copyBlock(out, in[0], outer, inner*full[axis], inner*n, inner*start)
 		return out, nil
 	}
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-		g, err := SliceAxis(grad, axis, start, start+n)
+		g, err := SliceAxisAs(grad, axis, start, start+n, xShape)
 		return G.Nodes{g}, err
 	}
 	return Apply(k, x)
@@ -146,33 +152,33 @@ func splitAt(shape tensor.Shape, axis int) (outer, inner int) {
 // copyBlock copies src (outer blocks of width w) into dst rows of stride
 // dstStride at offset off.
 func copyBlock(dst, src *tensor.Dense, outer, dstStride, w, off int) {
-	switch d := dst.Data().(type) {
-	case []float64:
-		s := src.Data().([]float64)
-		for o := 0; o < outer; o++ {
-			copy(d[o*dstStride+off:o*dstStride+off+w], s[o*w:(o+1)*w])
-		}
-	case []float32:
-		s := src.Data().([]float32)
-		for o := 0; o < outer; o++ {
-			copy(d[o*dstStride+off:o*dstStride+off+w], s[o*w:(o+1)*w])
-		}
+	switch dst.Dtype() {
+	case tensor.Float64:
+		copyBlockT(Slice[float64](dst), Slice[float64](src), outer, dstStride, w, off)
+	case tensor.Float32:
+		copyBlockT(Slice[float32](dst), Slice[float32](src), outer, dstStride, w, off)
+	}
+}
+
+func copyBlockT[T Float](d, s []T, outer, dstStride, w, off int) {
+	for o := 0; o < outer; o++ {
+		copy(d[o*dstStride+off:o*dstStride+off+w], s[o*w:(o+1)*w])
 	}
 }
 
 // extractBlock is the inverse of copyBlock: dst gets w-wide blocks of src
 // rows of stride srcStride starting at off.
 func extractBlock(dst, src *tensor.Dense, outer, srcStride, w, off int) {
-	switch d := dst.Data().(type) {
-	case []float64:
-		s := src.Data().([]float64)
-		for o := 0; o < outer; o++ {
-			copy(d[o*w:(o+1)*w], s[o*srcStride+off:o*srcStride+off+w])
-		}
-	case []float32:
-		s := src.Data().([]float32)
-		for o := 0; o < outer; o++ {
-			copy(d[o*w:(o+1)*w], s[o*srcStride+off:o*srcStride+off+w])
-		}
+	switch dst.Dtype() {
+	case tensor.Float64:
+		extractBlockT(Slice[float64](dst), Slice[float64](src), outer, srcStride, w, off)
+	case tensor.Float32:
+		extractBlockT(Slice[float32](dst), Slice[float32](src), outer, srcStride, w, off)
+	}
+}
+
+func extractBlockT[T Float](d, s []T, outer, srcStride, w, off int) {
+	for o := 0; o < outer; o++ {
+		copy(d[o*w:(o+1)*w], s[o*srcStride+off:o*srcStride+off+w])
 	}
 }

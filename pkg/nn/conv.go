@@ -243,9 +243,11 @@ func convWeightGradKernel(g *convGeom) *Kernel {
 func geomKernel(name string, want []tensor.Shape, out tensor.Shape,
 	f64 func([][]float64, []float64), f32 func([][]float32, []float32)) *Kernel {
 	return &Kernel{
-		Name:    name,
-		Shape:   func(in []tensor.Shape) (tensor.Shape, error) { return out.Clone(), checkShapes(in, want...) },
-		Forward: func(in []*tensor.Dense) (*tensor.Dense, error) { return floatKernel(out, in, f64, f32) },
+		Name:  name,
+		Shape: func(in []tensor.Shape) (tensor.Shape, error) { return out.Clone(), checkShapes(in, want...) },
+		Forward: func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(out, in, dst, f64, f32)
+		},
 	}
 }
 

@@ -85,7 +85,36 @@ func SetFromFloat64(t *tensor.Dense, vals []float64) error {
 
 // Slice returns the backing slice of a float tensor of element type T.
 // It panics if the tensor's dtype is not T: kernels dispatch on dtype first.
-func Slice[T Float](t *tensor.Dense) []T { return t.Data().([]T) }
+func Slice[T Float](t *tensor.Dense) []T {
+	s, ok := sliceOf[T](t)
+	if !ok {
+		panic(fmt.Sprintf("nn.Slice: tensor of dtype %v read as %T", t.Dtype(), s))
+	}
+	return s
+}
+
+// sliceOf returns t's backing slice as []T when t's dtype is T. Unlike
+// t.Data() it does not allocate (Data builds the slice through reflect
+// and boxes it), which matters at hundreds of kernel calls per step.
+func sliceOf[T Float](t *tensor.Dense) ([]T, bool) {
+	var s any
+	switch any(*new(T)).(type) {
+	case float64:
+		if t.Dtype() != tensor.Float64 {
+			return nil, false
+		}
+		s = t.Float64s()
+	case float32:
+		if t.Dtype() != tensor.Float32 {
+			return nil, false
+		}
+		s = t.Float32s()
+	default:
+		return nil, false
+	}
+	out, ok := s.([]T)
+	return out, ok
+}
 
 // ScalarValue reads a scalar (or one-element) node's value after a run,
 // e.g. the loss.

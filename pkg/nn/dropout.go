@@ -42,17 +42,17 @@ func (d Dropout) Forward(c *Ctx, x *G.Node) (*G.Node, error) {
 	st := &dropoutState{p: d.P, seed: seed, fixed: c.FixedNoise(), rng: rand.New(rand.NewSource(seed))}
 	name := fmt.Sprintf("Dropout{p=%v,seed=%d,fixed=%v}", d.P, seed, st.fixed)
 	k := &Kernel{Name: name, Shape: sameShapeAsFirst}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		st.draw(in[0].Shape().TotalSize())
-		return st.apply(in[0])
+		return st.apply(in[0], dst)
 	}
 	k.Backward = func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		bk := &Kernel{Name: name + "/grad", Shape: sameShapeAsFirst}
-		bk.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+		bk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 			if len(st.keep) != in[0].Shape().TotalSize() {
 				return nil, fmt.Errorf("dropout backward before its forward (mask of %d for a gradient of %d)", len(st.keep), in[0].Shape().TotalSize())
 			}
-			return st.apply(in[0])
+			return st.apply(in[0], dst)
 		}
 		g, err := Apply(bk, grad)
 		return G.Nodes{g}, err
@@ -91,9 +91,9 @@ func (s *dropoutState) draw(n int) {
 }
 
 // apply returns x·keep/(1−p).
-func (s *dropoutState) apply(x *tensor.Dense) (*tensor.Dense, error) {
+func (s *dropoutState) apply(x, dst *tensor.Dense) (*tensor.Dense, error) {
 	scale := 1 / (1 - s.p)
-	return floatKernel(x.Shape().Clone(), []*tensor.Dense{x},
+	return floatKernel(x.Shape().Clone(), []*tensor.Dense{x}, dst,
 		func(in [][]float64, out []float64) { maskScale(in[0], out, s.keep, scale) },
 		func(in [][]float32, out []float32) { maskScale(in[0], out, s.keep, scale) })
 }

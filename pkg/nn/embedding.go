@@ -56,7 +56,7 @@ func (e Embedding) Forward(c *Ctx, ids *G.Node) (*G.Node, error) {
 	k.Shape = func(in []tensor.Shape) (tensor.Shape, error) {
 		return append(in[1].Clone(), dim), nil
 	}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		idx, err := intData(in[1])
 		if err != nil {
 			return nil, err
@@ -67,12 +67,12 @@ func (e Embedding) Forward(c *Ctx, ids *G.Node) (*G.Node, error) {
 			}
 		}
 		shape := append(in[1].Shape().Clone(), dim)
-		out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(shape...))
-		switch w := rowMajor(in[0]).Data().(type) {
-		case []float64:
-			gatherRows(w, out.Data().([]float64), idx, dim)
-		case []float32:
-			gatherRows(w, out.Data().([]float32), idx, dim)
+		out := Output(dst, in[0].Dtype(), shape)
+		switch w := rowMajor(in[0]); w.Dtype() {
+		case tensor.Float64:
+			gatherRows(Slice[float64](w), Slice[float64](out), idx, dim)
+		case tensor.Float32:
+			gatherRows(Slice[float32](w), Slice[float32](out), idx, dim)
 		default:
 			return nil, fmt.Errorf("unsupported table dtype %v", in[0].Dtype())
 		}
@@ -81,17 +81,17 @@ func (e Embedding) Forward(c *Ctx, ids *G.Node) (*G.Node, error) {
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		bk := &Kernel{Name: name + "/grad", NoGrad: []bool{true, true}}
 		bk.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{num, dim}, nil }
-		bk.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+		bk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 			idx, err := intData(in[1])
 			if err != nil {
 				return nil, err
 			}
-			out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(num, dim))
-			switch g := rowMajor(in[0]).Data().(type) {
-			case []float64:
-				scatterAddRows(g, out.Data().([]float64), idx, dim, pad)
-			case []float32:
-				scatterAddRows(g, out.Data().([]float32), idx, dim, pad)
+			out := Output(dst, in[0].Dtype(), tensor.Shape{num, dim})
+			switch g := rowMajor(in[0]); g.Dtype() {
+			case tensor.Float64:
+				scatterAddRows(Slice[float64](g), Slice[float64](out), idx, dim, pad)
+			case tensor.Float32:
+				scatterAddRows(Slice[float32](g), Slice[float32](out), idx, dim, pad)
 			default:
 				return nil, fmt.Errorf("unsupported gradient dtype %v", in[0].Dtype())
 			}

@@ -58,28 +58,28 @@ func (l LayerNorm) Forward(c *Ctx, x *G.Node) (*G.Node, error) {
 	f := l.Features
 	name := fmt.Sprintf("LayerNorm{F=%d,eps=%v}", f, eps)
 	k := &Kernel{Name: name, Shape: sameShapeAsFirst}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(in[0].Shape().Clone(), in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(in[0].Shape().Clone(), in, dst,
 			func(in [][]float64, out []float64) { lnForward(in[0], in[1], in[2], out, f, eps) },
 			func(in [][]float32, out []float32) { lnForward(in[0], in[1], in[2], out, f, eps) })
 	}
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		dx := &Kernel{Name: name + "/dx", Shape: sameShapeAsFirst}
-		dx.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(in[0].Shape().Clone(), in,
+		dx.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(in[0].Shape().Clone(), in, dst,
 				func(in [][]float64, out []float64) { lnGradX(in[0], in[1], in[2], out, f, eps) },
 				func(in [][]float32, out []float32) { lnGradX(in[0], in[1], in[2], out, f, eps) })
 		}
 		perFeature := func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{f}, nil }
 		dw := &Kernel{Name: name + "/dweight", Shape: perFeature}
-		dw.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(tensor.Shape{f}, in,
+		dw.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(tensor.Shape{f}, in, dst,
 				func(in [][]float64, out []float64) { lnGradW(in[0], in[1], out, f, eps) },
 				func(in [][]float32, out []float32) { lnGradW(in[0], in[1], out, f, eps) })
 		}
 		db := &Kernel{Name: fmt.Sprintf("SumLeading{F=%d}", f), Shape: perFeature}
-		db.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(tensor.Shape{f}, in,
+		db.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(tensor.Shape{f}, in, dst,
 				func(in [][]float64, out []float64) { sumRowsInto(in[0], out) },
 				func(in [][]float32, out []float32) { sumRowsInto(in[0], out) })
 		}

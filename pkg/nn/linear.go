@@ -70,8 +70,8 @@ func linearKernel(xs tensor.Shape, in, out int, bias bool) *Kernel {
 	ys[len(ys)-1] = out
 	k := &Kernel{Name: fmt.Sprintf("Linear{%v,%d->%d,bias=%v}", xs, in, out, bias)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return ys.Clone(), nil }
-	k.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(ys, t,
+	k.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(ys, t, dst,
 			func(a [][]float64, y []float64) { linearForward(a, y, m, in, out, bias) },
 			func(a [][]float32, y []float32) { linearForward(a, y, m, in, out, bias) })
 	}
@@ -81,8 +81,8 @@ func linearKernel(xs tensor.Shape, in, out int, bias bool) *Kernel {
 		// dx = g·W
 		dx := &Kernel{Name: fmt.Sprintf("LinearDX{%v,%d->%d}", xs, in, out)}
 		dx.Shape = func([]tensor.Shape) (tensor.Shape, error) { return xs.Clone(), nil }
-		dx.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(xs, t,
+		dx.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(xs, t, dst,
 				func(a [][]float64, y []float64) { blasGemm(false, false, m, in, out, 1, a[0], out, a[1], in, 0, y, in) },
 				func(a [][]float32, y []float32) { blasGemm(false, false, m, in, out, 1, a[0], out, a[1], in, 0, y, in) })
 		}
@@ -93,8 +93,8 @@ func linearKernel(xs tensor.Shape, in, out int, bias bool) *Kernel {
 		dw := &Kernel{Name: fmt.Sprintf("LinearDW{%v,%d->%d}", xs, in, out)}
 		ws := tensor.Shape{out, in}
 		dw.Shape = func([]tensor.Shape) (tensor.Shape, error) { return ws.Clone(), nil }
-		dw.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(ws, t,
+		dw.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(ws, t, dst,
 				func(a [][]float64, y []float64) { blasGemm(true, false, out, in, m, 1, a[0], out, a[1], in, 0, y, in) },
 				func(a [][]float32, y []float32) { blasGemm(true, false, out, in, m, 1, a[0], out, a[1], in, 0, y, in) })
 		}
@@ -104,8 +104,8 @@ func linearKernel(xs tensor.Shape, in, out int, bias bool) *Kernel {
 		if bias {
 			db := &Kernel{Name: fmt.Sprintf("LinearDB{%v,%d}", ys, out)}
 			db.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape{out}, nil }
-			db.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-				return floatKernel(tensor.Shape{out}, t,
+			db.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+				return floatKernel(tensor.Shape{out}, t, dst,
 					func(a [][]float64, y []float64) { sumRows(a[0], y, m, out) },
 					func(a [][]float32, y []float32) { sumRows(a[0], y, m, out) })
 			}

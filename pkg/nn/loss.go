@@ -64,7 +64,7 @@ func crossEntropy(logits, labels *G.Node, ignore bool, ignoreIdx int) (*G.Node, 
 		name = fmt.Sprintf("CrossEntropy{ignore=%d}", ignoreIdx)
 	}
 	k := &Kernel{Name: name, NoGrad: []bool{false, true}, Shape: constShape(tensor.Shape{1})}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		idx, err := intData(in[1])
 		if err != nil {
 			return nil, err
@@ -72,12 +72,12 @@ func crossEntropy(logits, labels *G.Node, ignore bool, ignoreIdx int) (*G.Node, 
 		if err := spec.checkLabels(idx, in[0].Shape(), in[1].Shape()); err != nil {
 			return nil, err
 		}
-		out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(1))
-		switch x := rowMajor(in[0]).Data().(type) {
-		case []float64:
-			out.Data().([]float64)[0] = ceLoss(spec, x, idx)
-		case []float32:
-			out.Data().([]float32)[0] = float32(ceLoss(spec, x, idx))
+		out := Output(dst, in[0].Dtype(), tensor.Shape{1})
+		switch x := rowMajor(in[0]); x.Dtype() {
+		case tensor.Float64:
+			Slice[float64](out)[0] = ceLoss(spec, Slice[float64](x), idx)
+		case tensor.Float32:
+			Slice[float32](out)[0] = float32(ceLoss(spec, Slice[float32](x), idx))
 		default:
 			return nil, fmt.Errorf("unsupported logits dtype %v", in[0].Dtype())
 		}
@@ -85,7 +85,7 @@ func crossEntropy(logits, labels *G.Node, ignore bool, ignoreIdx int) (*G.Node, 
 	}
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		bk := &Kernel{Name: name + "/grad", Shape: sameShapeAsFirst}
-		bk.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+		bk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 			idx, err := intData(in[1])
 			if err != nil {
 				return nil, err
@@ -94,12 +94,12 @@ func crossEntropy(logits, labels *G.Node, ignore bool, ignoreIdx int) (*G.Node, 
 			if err != nil {
 				return nil, err
 			}
-			out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(in[0].Shape().Clone()...))
-			switch x := rowMajor(in[0]).Data().(type) {
-			case []float64:
-				ceGrad(spec, x, idx, g, out.Data().([]float64))
-			case []float32:
-				ceGrad(spec, x, idx, g, out.Data().([]float32))
+			out := Output(dst, in[0].Dtype(), in[0].Shape().Clone())
+			switch x := rowMajor(in[0]); x.Dtype() {
+			case tensor.Float64:
+				ceGrad(spec, Slice[float64](x), idx, g, Slice[float64](out))
+			case tensor.Float32:
+				ceGrad(spec, Slice[float32](x), idx, g, Slice[float32](out))
 			default:
 				return nil, fmt.Errorf("unsupported logits dtype %v", in[0].Dtype())
 			}
@@ -194,19 +194,19 @@ func MSE(pred, target *G.Node) (*G.Node, error) {
 		return nil, fmt.Errorf("mse: prediction %s and target %s must have the same shape and dtype", nodeDesc(pred), nodeDesc(target))
 	}
 	k := &Kernel{Name: "MSE", Shape: constShape(tensor.Shape{1})}
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(tensor.Shape{1}, in,
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(tensor.Shape{1}, in, dst,
 			func(in [][]float64, out []float64) { out[0] = sqErrMean(in[0], in[1]) },
 			func(in [][]float32, out []float32) { out[0] = float32(sqErrMean(in[0], in[1])) })
 	}
 	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		bk := &Kernel{Name: "MSE/grad", Shape: sameShapeAsFirst}
-		bk.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+		bk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 			g, err := scalarValue(in[2])
 			if err != nil {
 				return nil, err
 			}
-			return floatKernel(in[0].Shape().Clone(), in[:2],
+			return floatKernel(in[0].Shape().Clone(), in[:2], dst,
 				func(in [][]float64, out []float64) { sqErrGrad(in[0], in[1], g, out) },
 				func(in [][]float32, out []float32) { sqErrGrad(in[0], in[1], g, out) })
 		}
@@ -246,11 +246,13 @@ func scalarValue(t *tensor.Dense) (float64, error) {
 	if t.Shape().TotalSize() != 1 {
 		return 0, fmt.Errorf("expected a one-element gradient, got shape %v", t.Shape())
 	}
+	switch t.Dtype() {
+	case tensor.Float64:
+		return Slice[float64](t)[0], nil
+	case tensor.Float32:
+		return float64(Slice[float32](t)[0]), nil
+	}
 	switch v := t.Data().(type) {
-	case []float64:
-		return v[0], nil
-	case []float32:
-		return float64(v[0]), nil
 	case float64:
 		return v, nil
 	case float32:

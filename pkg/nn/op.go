@@ -26,7 +26,7 @@ type Kernel struct {
 	// Forward computes the output. Inputs are dense, row-major tensors of the
 	// graph's float dtype (or tensor.Int for index inputs); it must not
 	// modify them and must return a new tensor of the output shape.
-	Forward func(in []*tensor.Dense) (*tensor.Dense, error)
+	Forward func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error)
 	// Backward returns, for each input, a node holding d(loss)/d(input)
 	// given grad = d(loss)/d(output); nil for inputs that need none. A nil
 	// Backward makes the kernel non-differentiable.
@@ -68,6 +68,9 @@ type kernelOp struct {
 	arity    int
 	outShape tensor.Shape
 	dt       tensor.Dtype
+	// in is the input slice handed to Forward, reused across calls (a node
+	// runs once at a time).
+	in []*tensor.Dense
 }
 
 func (o *kernelOp) Arity() int { return o.arity }
@@ -87,20 +90,52 @@ func (o *kernelOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	return o.outShape.Clone(), nil
 }
 
-func (o *kernelOp) Do(vals ...G.Value) (G.Value, error) {
-	in := make([]*tensor.Dense, len(vals))
+func (o *kernelOp) Do(vals ...G.Value) (G.Value, error) { return o.run(nil, vals) }
+
+// UsePreallocDo computes the output into prealloc when it is a dense tensor
+// of the output's shape and dtype that shares no memory with an input (the
+// kernel's Forward decides whether it can use it; either way the result is
+// returned). lsfuse's executor (pkg/vm) passes each node's buffer from the
+// previous step, so steady-state steps allocate no outputs.
+func (o *kernelOp) UsePreallocDo(prealloc G.Value, vals ...G.Value) (G.Value, error) {
+	dst, _ := prealloc.(*tensor.Dense)
+	if dst != nil && (dst.Dtype() != o.dt || !dst.Shape().Eq(o.outShape)) {
+		dst = nil
+	}
+	if dst != nil {
+		for _, v := range vals {
+			if d, ok := v.(*tensor.Dense); ok && overlaps(dst, d) {
+				dst = nil
+				break
+			}
+		}
+	}
+	return o.run(dst, vals)
+}
+
+func (o *kernelOp) run(dst *tensor.Dense, vals []G.Value) (G.Value, error) {
+	in := o.in[:0]
 	for i, v := range vals {
 		d, ok := v.(*tensor.Dense)
 		if !ok {
 			return nil, fmt.Errorf("%s: input %d is %T, want *tensor.Dense", o.k.Name, i, v)
 		}
-		in[i] = d
+		in = append(in, d)
 	}
-	out, err := o.k.Forward(in)
+	out, err := o.k.Forward(in, dst)
+	clear(in)
+	o.in = in
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.k.Name, err)
 	}
 	return out, nil
+}
+
+// overlaps reports whether two dense tensors' backing arrays share memory.
+func overlaps(a, b *tensor.Dense) bool {
+	as, ae := a.Uintptr(), a.Uintptr()+a.MemSize()
+	bs, be := b.Uintptr(), b.Uintptr()+b.MemSize()
+	return as < be && bs < ae
 }
 
 func (o *kernelOp) ReturnsPtr() bool     { return false }

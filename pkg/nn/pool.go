@@ -84,16 +84,16 @@ func maxPoolKernel(g *convGeom) *Kernel {
 	in, out := g.inputShape(), g.outputShape()
 	k := &Kernel{Name: fmt.Sprintf("MaxPool%dd{%v}", g.nd, g)}
 	k.Shape = func(s []tensor.Shape) (tensor.Shape, error) { return out.Clone(), checkShapes(s, in) }
-	k.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(out, t,
+	k.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(out, t, dst,
 			func(a [][]float64, y []float64) { maxPoolForward(g, a[0], y) },
 			func(a [][]float32, y []float32) { maxPoolForward(g, a[0], y) })
 	}
 	k.Backward = func(n G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		bk := &Kernel{Name: fmt.Sprintf("MaxPool%ddGrad{%v}", g.nd, g)}
 		bk.Shape = func(s []tensor.Shape) (tensor.Shape, error) { return in.Clone(), checkShapes(s, in, out) }
-		bk.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(in, t,
+		bk.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(in, t, dst,
 				func(a [][]float64, dx []float64) { maxPoolBackward(g, a[0], a[1], dx) },
 				func(a [][]float32, dx []float32) { maxPoolBackward(g, a[0], a[1], dx) })
 		}
@@ -195,16 +195,16 @@ func meanAxes(x *G.Node, from, to int) (*G.Node, error) {
 	out := append(append(tensor.Shape{}, xs[:from]...), xs[to:]...)
 	k := &Kernel{Name: fmt.Sprintf("MeanAxes{%d:%d}", from, to)}
 	k.Shape = func(s []tensor.Shape) (tensor.Shape, error) { return out.Clone(), checkShapes(s, xs) }
-	k.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(out, t,
+	k.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(out, t, dst,
 			func(a [][]float64, y []float64) { meanMiddle(a[0], y, outer, n, inner) },
 			func(a [][]float32, y []float32) { meanMiddle(a[0], y, outer, n, inner) })
 	}
 	k.Backward = func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		bk := &Kernel{Name: fmt.Sprintf("BroadcastMean{%d:%d,%v}", from, to, xs)}
 		bk.Shape = func(s []tensor.Shape) (tensor.Shape, error) { return xs.Clone(), checkShapes(s, out) }
-		bk.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-			return floatKernel(xs, t,
+		bk.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return floatKernel(xs, t, dst,
 				func(a [][]float64, dx []float64) { broadcastMiddle(a[0], dx, outer, n, inner) },
 				func(a [][]float32, dx []float32) { broadcastMiddle(a[0], dx, outer, n, inner) })
 		}
@@ -257,8 +257,8 @@ func channelSum(x *G.Node) (*G.Node, error) {
 	B, C, S := xs[0], xs[1], prod(xs[2:])
 	k := &Kernel{Name: "ChannelSum"}
 	k.Shape = func(s []tensor.Shape) (tensor.Shape, error) { return tensor.Shape{C}, checkShapes(s, xs) }
-	k.Forward = func(t []*tensor.Dense) (*tensor.Dense, error) {
-		return floatKernel(tensor.Shape{C}, t,
+	k.Forward = func(t []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(tensor.Shape{C}, t, dst,
 			func(a [][]float64, y []float64) { sumChannels(a[0], y, B, C, S) },
 			func(a [][]float32, y []float32) { sumChannels(a[0], y, B, C, S) })
 	}

@@ -23,14 +23,15 @@ func Reshape(x *G.Node, shape ...int) (*G.Node, error) {
 	to := append([]int(nil), shape...)
 	k := &Kernel{Name: fmt.Sprintf("Reshape{%v->%v}", from, to)}
 	k.Shape = func([]tensor.Shape) (tensor.Shape, error) { return tensor.Shape(to).Clone(), nil }
-	k.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
-		out := tensor.New(tensor.Of(in[0].Dtype()), tensor.WithShape(to...))
-		switch d := out.Data().(type) {
-		case []float64:
-			copy(d, in[0].Data().([]float64))
-		case []float32:
-			copy(d, in[0].Data().([]float32))
-		case []int:
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		out := Output(dst, in[0].Dtype(), to)
+		switch out.Dtype() {
+		case tensor.Float64:
+			copy(Slice[float64](out), Slice[float64](rowMajor(in[0])))
+		case tensor.Float32:
+			copy(Slice[float32](out), Slice[float32](rowMajor(in[0])))
+		case tensor.Int:
+			d := out.Data().([]int)
 			copy(d, in[0].Data().([]int))
 		default:
 			return nil, fmt.Errorf("reshape: unsupported dtype %v", in[0].Dtype())

@@ -232,8 +232,8 @@ func Pointwise(x *G.Node, name string, f, df func(float64) float64) (*G.Node, er
 	k := &Kernel{
 		Name:  name,
 		Shape: sameShapeAsFirst,
-		Forward: func(in []*tensor.Dense) (*tensor.Dense, error) {
-			return pointwiseMap(in[0], f), nil
+		Forward: func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			return pointwiseMap(in[0], dst, f), nil
 		},
 	}
 	if df != nil {
@@ -250,11 +250,11 @@ func pointwiseGrad(name string, x, grad *G.Node, df func(float64) float64) (*G.N
 	k := &Kernel{
 		Name:  name + "/grad",
 		Shape: sameShapeAsFirst,
-		Forward: func(in []*tensor.Dense) (*tensor.Dense, error) {
+		Forward: func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 			if !in[0].Shape().Eq(in[1].Shape()) {
 				return nil, fmt.Errorf("gradient shape %v, input %v", in[1].Shape(), in[0].Shape())
 			}
-			return pointwiseZip(in[0], in[1], func(x, g float64) float64 { return g * df(x) }), nil
+			return pointwiseZip(in[0], in[1], dst, func(x, g float64) float64 { return g * df(x) }), nil
 		},
 	}
 	return Apply(k, x, grad)
@@ -262,39 +262,39 @@ func pointwiseGrad(name string, x, grad *G.Node, df func(float64) float64) (*G.N
 
 func sameShapeAsFirst(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil }
 
-// pointwiseMap returns f applied to each element of a, in a's dtype.
-func pointwiseMap(a *tensor.Dense, f func(float64) float64) *tensor.Dense {
-	out := tensor.New(tensor.Of(a.Dtype()), tensor.WithShape(a.Shape().Clone()...))
-	switch src := a.Data().(type) {
-	case []float64:
-		dst := out.Data().([]float64)
+// pointwiseMap returns f applied to each element of a, in a's dtype,
+// written to dst when it fits (see Output).
+func pointwiseMap(a, dst *tensor.Dense, f func(float64) float64) *tensor.Dense {
+	out := Output(dst, a.Dtype(), a.Shape())
+	switch a.Dtype() {
+	case tensor.Float64:
+		src, o := Slice[float64](a), Slice[float64](out)
 		for i, v := range src {
-			dst[i] = f(v)
+			o[i] = f(v)
 		}
-	case []float32:
-		dst := out.Data().([]float32)
+	case tensor.Float32:
+		src, o := Slice[float32](a), Slice[float32](out)
 		for i, v := range src {
-			dst[i] = float32(f(float64(v)))
+			o[i] = float32(f(float64(v)))
 		}
 	}
 	return out
 }
 
-// pointwiseZip returns f(a_i, b_i) for tensors of equal size and dtype.
-func pointwiseZip(a, b *tensor.Dense, f func(x, y float64) float64) *tensor.Dense {
-	out := tensor.New(tensor.Of(a.Dtype()), tensor.WithShape(a.Shape().Clone()...))
-	switch src := a.Data().(type) {
-	case []float64:
-		sb := b.Data().([]float64)
-		dst := out.Data().([]float64)
+// pointwiseZip returns f(a_i, b_i) for tensors of equal size and dtype,
+// written to dst when it fits (see Output).
+func pointwiseZip(a, b, dst *tensor.Dense, f func(x, y float64) float64) *tensor.Dense {
+	out := Output(dst, a.Dtype(), a.Shape())
+	switch a.Dtype() {
+	case tensor.Float64:
+		src, sb, o := Slice[float64](a), Slice[float64](b), Slice[float64](out)
 		for i, v := range src {
-			dst[i] = f(v, sb[i])
+			o[i] = f(v, sb[i])
 		}
-	case []float32:
-		sb := b.Data().([]float32)
-		dst := out.Data().([]float32)
+	case tensor.Float32:
+		src, sb, o := Slice[float32](a), Slice[float32](b), Slice[float32](out)
 		for i, v := range src {
-			dst[i] = float32(f(float64(v), float64(sb[i])))
+			o[i] = float32(f(float64(v), float64(sb[i])))
 		}
 	}
 	return out

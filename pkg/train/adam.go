@@ -6,6 +6,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/lsfuse/lsfuse/pkg/nn"
 )
 
 // AdamConfig holds Adam's hyper-parameters. Zero values take the defaults
@@ -61,11 +63,11 @@ func (a *Adam) Step(nodes G.Nodes) error {
 		if err != nil {
 			return err
 		}
-		switch wd := w.Data().(type) {
-		case []float32:
-			a.update32(n.Name(), wd, g.Data().([]float32))
-		case []float64:
-			a.update64(n.Name(), wd, g.Data().([]float64))
+		switch w.Dtype() {
+		case tensor.Float32:
+			a.update32(n.Name(), nn.Slice[float32](w), nn.Slice[float32](g))
+		case tensor.Float64:
+			a.update64(n.Name(), nn.Slice[float64](w), nn.Slice[float64](g))
 		default:
 			return fmt.Errorf("adam: %s has unsupported dtype %v", n.Name(), w.Dtype())
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/lsfuse/lsfuse/pkg/data"
 	"github.com/lsfuse/lsfuse/pkg/model"
 	"github.com/lsfuse/lsfuse/pkg/nn"
+	"github.com/lsfuse/lsfuse/pkg/vm"
 )
 
 // AttentionMap is one fusion attention map of one sample, averaged over the
@@ -70,8 +71,11 @@ func AttentionMaps(net *model.Network, store *nn.Store, ds data.Dataset, n int) 
 	if err != nil {
 		return nil, err
 	}
-	vm := G.NewTapeMachine(g)
-	defer vm.Close()
+	m, err := vm.New(g, nil, vm.EvalMode())
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
 	loader, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: n})
 	if err != nil {
 		return nil, err
@@ -92,7 +96,7 @@ func AttentionMaps(net *model.Network, store *nn.Store, ds data.Dataset, n int) 
 	if err := mg.Bind(feed); err != nil {
 		return nil, err
 	}
-	if err := vm.RunAll(); err != nil {
+	if err := m.RunAll(); err != nil {
 		return nil, err
 	}
 	preds := make([]int, n)

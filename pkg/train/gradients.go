@@ -4,6 +4,9 @@ import (
 	"math"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/lsfuse/lsfuse/pkg/nn"
 )
 
 // forEachGrad calls f with the gradient data of each node as float32 or
@@ -14,11 +17,11 @@ func forEachGrad(nodes G.Nodes, f func(g32 []float32, g64 []float64)) error {
 		if err != nil {
 			return err
 		}
-		switch d := g.Data().(type) {
-		case []float32:
-			f(d, nil)
-		case []float64:
-			f(nil, d)
+		switch g.Dtype() {
+		case tensor.Float32:
+			f(nn.Slice[float32](g), nil)
+		case tensor.Float64:
+			f(nil, nn.Slice[float64](g))
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lsfuse/lsfuse/pkg/model"
 	"github.com/lsfuse/lsfuse/pkg/nn"
+	"github.com/lsfuse/lsfuse/pkg/vm"
 )
 
 // trainGraph is the network built in training mode for one batch size,
@@ -55,7 +56,9 @@ func buildTrainGraph(net *model.Network, store *nn.Store, batch int, noiseSeed i
 	if err != nil {
 		return nil, err
 	}
-	tg.vm = G.NewTapeMachine(g, G.BindDualValues(tg.learn...))
+	if tg.vm, err = vm.New(g, tg.learn); err != nil {
+		return nil, err
+	}
 	return tg, nil
 }
 
@@ -98,7 +101,11 @@ func buildEvalGraph(net *model.Network, store *nn.Store, batch int) (*evalGraph,
 	if err != nil {
 		return nil, err
 	}
-	return &evalGraph{mg: mg, vm: G.NewTapeMachine(g)}, nil
+	m, err := vm.New(g, nil, vm.EvalMode())
+	if err != nil {
+		return nil, err
+	}
+	return &evalGraph{mg: mg, vm: m}, nil
 }
 
 func (eg *evalGraph) run(feed model.Feed) (loss float64, out []float64, err error) {

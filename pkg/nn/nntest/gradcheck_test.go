@@ -37,7 +37,7 @@ func square(x *G.Node, k float64) (*G.Node, error) {
 		}
 		return nn.NewDense(in[0].Dtype(), in[0].Shape(), vals), nil
 	}
-	kern.Forward = func(in []*tensor.Dense) (*tensor.Dense, error) {
+	kern.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
 		return apply(in, func(v float64) float64 { return v * v })
 	}
 	kern.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
