@@ -17,8 +17,67 @@ import (
 
 // ReLU returns max(x, 0) elementwise. Its derivative at x = 0 is taken as 0,
 // as in PyTorch.
+//
+// Unlike the other activations it runs typed loops split over the cores
+// rather than a float64 callback per element: the conv stems apply it to
+// every feature map, where the callback cost ~15 % of a bench-small step.
+// Its op names ("ReLU", "ReLU/grad") are those of Pointwise.
 func ReLU(x *G.Node) (*G.Node, error) {
-	return Pointwise(x, "ReLU", actReLU, actReLUGrad)
+	if err := checkPointwiseInput(x, "ReLU"); err != nil {
+		return nil, err
+	}
+	k := &Kernel{Name: "ReLU", Shape: sameShapeAsFirst}
+	k.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+		return floatKernel(in[0].Shape(), in, dst,
+			func(in [][]float64, out []float64) {
+				ParallelRange(len(out), func(lo, hi int) { reluForward(in[0][lo:hi], out[lo:hi]) })
+			},
+			func(in [][]float32, out []float32) {
+				ParallelRange(len(out), func(lo, hi int) { reluForward(in[0][lo:hi], out[lo:hi]) })
+			})
+	}
+	k.Backward = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		bk := &Kernel{Name: "ReLU/grad", Shape: sameShapeAsFirst}
+		bk.Forward = func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error) {
+			if !in[0].Shape().Eq(in[1].Shape()) {
+				return nil, fmt.Errorf("gradient shape %v, input %v", in[1].Shape(), in[0].Shape())
+			}
+			return floatKernel(in[0].Shape(), in, dst,
+				func(in [][]float64, out []float64) {
+					ParallelRange(len(out), func(lo, hi int) { reluBackward(in[0][lo:hi], in[1][lo:hi], out[lo:hi]) })
+				},
+				func(in [][]float32, out []float32) {
+					ParallelRange(len(out), func(lo, hi int) { reluBackward(in[0][lo:hi], in[1][lo:hi], out[lo:hi]) })
+				})
+		}
+		g, err := Apply(bk, in[0], grad)
+		return G.Nodes{g}, err
+	}
+	return Apply(k, x)
+}
+
+// reluForward writes max(x, 0) to y.
+func reluForward[T Float](x, y []T) {
+	y = y[:len(x)]
+	for i, v := range x {
+		if v > 0 {
+			y[i] = v
+		} else {
+			y[i] = 0
+		}
+	}
+}
+
+// reluBackward writes g where x > 0 and 0 elsewhere to dx.
+func reluBackward[T Float](x, g, dx []T) {
+	g, dx = g[:len(x)], dx[:len(x)]
+	for i, v := range x {
+		if v > 0 {
+			dx[i] = g[i]
+		} else {
+			dx[i] = 0
+		}
+	}
 }
 
 // GELU returns the exact Gaussian error linear unit x·Φ(x) =
@@ -77,20 +136,6 @@ func ActivationByName(name string) (func(*G.Node) (*G.Node, error), error) {
 	}
 	sort.Strings(names)
 	return nil, fmt.Errorf("unknown activation %q (valid: %s)", name, strings.Join(names, ", "))
-}
-
-func actReLU(x float64) float64 {
-	if x > 0 {
-		return x
-	}
-	return 0
-}
-
-func actReLUGrad(x float64) float64 {
-	if x > 0 {
-		return 1
-	}
-	return 0
 }
 
 func actGELU(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }

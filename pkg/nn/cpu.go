@@ -50,6 +50,18 @@ func CPUFeatures() string {
 // it.
 func ParallelFor(n int, body func(worker, lo, hi int)) { parallelFor(n, body) }
 
+// ParallelRange runs body over [0, n) in one chunk per core when n is
+// large enough (2^15 elements) to pay for the hand-off, else in one call:
+// for elementwise loops.
+func ParallelRange(n int, body func(lo, hi int)) {
+	const minParallel = 1 << 15
+	if n < minParallel {
+		body(0, n)
+		return
+	}
+	parallelFor(n, func(_, lo, hi int) { body(lo, hi) })
+}
+
 // Workers returns how many workers ParallelFor uses for n items.
 func Workers(n int) int { return workersFor(n) }
 

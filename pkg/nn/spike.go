@@ -220,14 +220,8 @@ func Heaviside(x *G.Node) (*G.Node, error) {
 // equal names and inputs. The backward op is not itself differentiable
 // (no second derivatives).
 func Pointwise(x *G.Node, name string, f, df func(float64) float64) (*G.Node, error) {
-	if x == nil {
-		return nil, fmt.Errorf("%s: nil input", name)
-	}
-	if dt := x.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
-		return nil, fmt.Errorf("%s: input dtype %v, want float32 or float64", name, dt)
-	}
-	if x.Shape().Dims() == 0 {
-		return nil, fmt.Errorf("%s: scalar input not supported, reshape to [1]", name)
+	if err := checkPointwiseInput(x, name); err != nil {
+		return nil, err
 	}
 	k := &Kernel{
 		Name:  name,
@@ -243,6 +237,21 @@ func Pointwise(x *G.Node, name string, f, df func(float64) float64) (*G.Node, er
 		}
 	}
 	return Apply(k, x)
+}
+
+// checkPointwiseInput checks that x is a non-scalar float32 or float64
+// node.
+func checkPointwiseInput(x *G.Node, name string) error {
+	if x == nil {
+		return fmt.Errorf("%s: nil input", name)
+	}
+	if dt := x.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
+		return fmt.Errorf("%s: input dtype %v, want float32 or float64", name, dt)
+	}
+	if x.Shape().Dims() == 0 {
+		return fmt.Errorf("%s: scalar input not supported, reshape to [1]", name)
+	}
+	return nil
 }
 
 // pointwiseGrad is the backward op of Pointwise: grad·df(x).

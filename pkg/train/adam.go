@@ -65,9 +65,9 @@ func (a *Adam) Step(nodes G.Nodes) error {
 		}
 		switch w.Dtype() {
 		case tensor.Float32:
-			a.update32(n.Name(), nn.Slice[float32](w), nn.Slice[float32](g))
+			update(a, n.Name(), nn.Slice[float32](w), nn.Slice[float32](g))
 		case tensor.Float64:
-			a.update64(n.Name(), nn.Slice[float64](w), nn.Slice[float64](g))
+			update(a, n.Name(), nn.Slice[float64](w), nn.Slice[float64](g))
 		default:
 			return fmt.Errorf("adam: %s has unsupported dtype %v", n.Name(), w.Dtype())
 		}
@@ -88,31 +88,17 @@ func (a *Adam) moments(name string, n int) (m, v []float64, t int) {
 	return m, a.v[name], a.step[name]
 }
 
-func (a *Adam) update64(name string, w, g []float64) {
+// update applies one Adam step to w from g with its moments, in float64
+// arithmetic whatever w's dtype, split over the cores for large tensors.
+func update[T nn.Float](a *Adam, name string, w, g []T) {
 	m, v, t := a.moments(name, len(w))
 	c := a.cfg
 	bc1 := 1 - math.Pow(c.Beta1, float64(t))
 	bc2 := 1 - math.Pow(c.Beta2, float64(t))
-	for i := range w {
-		gi := g[i]
-		if c.WeightDecay != 0 {
-			if c.Decoupled {
-				w[i] -= c.LR * c.WeightDecay * w[i]
-			} else {
-				gi += c.WeightDecay * w[i]
-			}
-		}
-		m[i] = c.Beta1*m[i] + (1-c.Beta1)*gi
-		v[i] = c.Beta2*v[i] + (1-c.Beta2)*gi*gi
-		w[i] -= c.LR * (m[i] / bc1) / (math.Sqrt(v[i]/bc2) + c.Eps)
-	}
+	nn.ParallelRange(len(w), func(lo, hi int) { adamRange(c, bc1, bc2, w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]) })
 }
 
-func (a *Adam) update32(name string, w, g []float32) {
-	m, v, t := a.moments(name, len(w))
-	c := a.cfg
-	bc1 := 1 - math.Pow(c.Beta1, float64(t))
-	bc2 := 1 - math.Pow(c.Beta2, float64(t))
+func adamRange[T nn.Float](c AdamConfig, bc1, bc2 float64, w, g []T, m, v []float64) {
 	for i := range w {
 		wi, gi := float64(w[i]), float64(g[i])
 		if c.WeightDecay != 0 {
@@ -124,7 +110,7 @@ func (a *Adam) update32(name string, w, g []float32) {
 		}
 		m[i] = c.Beta1*m[i] + (1-c.Beta1)*gi
 		v[i] = c.Beta2*v[i] + (1-c.Beta2)*gi*gi
-		w[i] = float32(wi - c.LR*(m[i]/bc1)/(math.Sqrt(v[i]/bc2)+c.Eps))
+		w[i] = T(wi - c.LR*(m[i]/bc1)/(math.Sqrt(v[i]/bc2)+c.Eps))
 	}
 }
 
