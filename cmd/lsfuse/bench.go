@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -262,8 +263,10 @@ func randomFeed(mg *model.Graph, nc model.NetworkConfig, seed uint64) (model.Fee
 			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(v))
 		}
 	}
-	for name, in := range mg.Inputs {
-		f.Inputs[name] = fill(in, max(1, nc.Modalities[name].Preprocessor.Text.VocabSize))
+	// In name order: ranging over the map would draw the inputs in a
+	// different order in every process, and the timed loss with them.
+	for _, name := range slices.Sorted(maps.Keys(mg.Inputs)) {
+		f.Inputs[name] = fill(mg.Inputs[name], max(1, nc.Modalities[name].Preprocessor.Text.VocabSize))
 	}
 	f.Labels = fill(mg.Labels, nc.OutputDim)
 	return f, nil

@@ -115,7 +115,8 @@ func spikeStats(spikes []*G.Node) (*G.Node, error) {
 					vals[2*n+j] = 1
 				}
 			}
-			return nn.NewDense(in[0].Dtype(), []int{3, n}, vals), nil
+			out := nn.Output(dst, in[0].Dtype(), tensor.Shape{3, n})
+			return out, nn.SetFromFloat64(out, vals)
 		},
 	}
 	return nn.Apply(k, spikes...)

@@ -270,7 +270,9 @@ func convForward[T Float](g *convGeom, in [][]T, y []T) {
 	parallelFor(g.batch, func(_, lo, hi int) {
 		var col []T
 		if !pw {
-			col = make([]T, R*L)
+			p := zeroedScratch[T](R * L)
+			defer putScratch(p)
+			col = *p
 		}
 		for n := lo; n < hi; n++ {
 			yn := y[n*g.outC*L : (n+1)*g.outC*L]
@@ -303,7 +305,9 @@ func convInputGrad[T Float](g *convGeom, w, dy, dx []T) {
 	parallelFor(g.batch, func(_, lo, hi int) {
 		var col []T
 		if !pw {
-			col = make([]T, R*L)
+			p := zeroedScratch[T](R * L)
+			defer putScratch(p)
+			col = *p
 		}
 		for n := lo; n < hi; n++ {
 			for gi := 0; gi < g.grp; gi++ {
@@ -329,14 +333,18 @@ func convWeightGrad[T Float](g *convGeom, x, dy, dw []T) {
 	pw := g.pointwise()
 	acc := make([][]T, workersFor(g.batch))
 	acc[0] = dw
+	for wk := 1; wk < len(acc); wk++ {
+		p := zeroedScratch[T](len(dw))
+		defer putScratch(p) // after the sum below
+		acc[wk] = *p
+	}
 	parallelFor(g.batch, func(wk, lo, hi int) {
-		if wk > 0 {
-			acc[wk] = make([]T, len(dw))
-		}
 		a := acc[wk]
 		var col []T
 		if !pw {
-			col = make([]T, R*L)
+			p := zeroedScratch[T](R * L)
+			defer putScratch(p)
+			col = *p
 		}
 		for n := lo; n < hi; n++ {
 			for gi := 0; gi < g.grp; gi++ {
@@ -355,4 +363,11 @@ func convWeightGrad[T Float](g *convGeom, x, dy, dw []T) {
 			dw[i] += v
 		}
 	}
+}
+
+// zeroedScratch is getScratch with the contents cleared.
+func zeroedScratch[T Float](n int) *[]T {
+	p := getScratch[T](n)
+	clear(*p)
+	return p
 }

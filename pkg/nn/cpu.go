@@ -45,7 +45,7 @@ func CPUFeatures() string {
 // ParallelFor splits [0, n) into at most GOMAXPROCS contiguous chunks and
 // runs body(worker, lo, hi) for each concurrently, returning when all are
 // done; worker indices are 0..k−1 so bodies can own per-worker scratch.
-// The TapeMachine runs one op at a time, so parallelism lives inside ops
+// The executor (pkg/vm) runs one op at a time, so parallelism lives inside ops
 // (DESIGN.md §3): fused kernels of other packages split their batch with
 // it.
 func ParallelFor(n int, body func(worker, lo, hi int)) { parallelFor(n, body) }

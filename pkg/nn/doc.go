@@ -33,9 +33,11 @@
 //     result is silently wrong gradients (a residual after a rank-3 Linear
 //     corrupted the weight gradients). Use Reshape and Add here, which copy.
 //   - For the same reason, and because registers are reused, an
-//     intermediate node's Value() after RunAll may hold another node's data.
-//     Read values only from nodes nothing else consumes (outputs, the loss,
-//     telemetry side outputs) or through G.Read.
+//     intermediate node's Value() after a TapeMachine's RunAll may hold
+//     another node's data. lsfuse runs its graphs on pkg/vm's Machine, which
+//     keeps one buffer per node, but code that may meet a TapeMachine
+//     (gradient checks) reads values only from nodes nothing else consumes
+//     (outputs, the loss, telemetry side outputs).
 //   - A G.NewConstant belongs to no graph until an op uses it; create
 //     constants with G.In(g) and g.AddNode before reshaping or broadcasting
 //     them.

@@ -94,7 +94,7 @@ func workersFor(n int) int {
 // parallelFor splits [0, n) into workersFor(n) contiguous chunks and runs
 // body(worker, lo, hi) for each chunk concurrently, returning when all are
 // done. Worker indices are 0..workersFor(n)-1, so bodies can own per-worker
-// scratch space. The TapeMachine runs one op at a time; parallelism lives
+// scratch space. The executor runs one op at a time; parallelism lives
 // inside ops (DESIGN.md §3).
 func parallelFor(n int, body func(worker, lo, hi int)) {
 	w := workersFor(n)

@@ -25,7 +25,11 @@ type Kernel struct {
 	Shape func(in []tensor.Shape) (tensor.Shape, error)
 	// Forward computes the output. Inputs are dense, row-major tensors of the
 	// graph's float dtype (or tensor.Int for index inputs); it must not
-	// modify them and must return a new tensor of the output shape.
+	// modify them. dst is nil or a tensor of the output's shape and dtype,
+	// with arbitrary contents and sharing no memory with the inputs, that
+	// the result may be written to (pkg/vm hands each node its previous
+	// output); Forward returns the tensor holding the result, dst or a new
+	// one. FloatKernel and Output handle dst.
 	Forward func(in []*tensor.Dense, dst *tensor.Dense) (*tensor.Dense, error)
 	// Backward returns, for each input, a node holding d(loss)/d(input)
 	// given grad = d(loss)/d(output); nil for inputs that need none. A nil

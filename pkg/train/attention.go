@@ -53,9 +53,8 @@ func AttentionMaps(net *model.Network, store *nn.Store, ds data.Dataset, n int) 
 	if len(mg.Attention) == 0 {
 		return nil, nil
 	}
-	// Copies that nothing consumes: the TapeMachine reuses the buffers of
-	// intermediate nodes, so the attention nodes themselves may hold other
-	// data after the run (pkg/nn doc).
+	// Copies that nothing consumes, so the maps are read from roots on any
+	// executor (a TapeMachine reuses intermediate nodes' buffers: pkg/nn doc).
 	names := make([]string, 0, len(mg.Attention))
 	reads := map[string]*G.Node{}
 	for name, node := range mg.Attention {

@@ -86,7 +86,10 @@ func New(g *G.ExprGraph, learn G.Nodes, opts ...Option) (*Machine, error) {
 			continue // a constant: its value is bound at construction
 		}
 		s.args = make([]G.Value, len(s.in))
-		if pd, ok := op.(G.UsePreallocDoer); ok && !op.ReturnsPtr() {
+		// Gorgonia's ReturnsPtr means "returns a tensor", not "returns a
+		// view": its elementwise ops honour the preallocated value only
+		// when it is true. Views are caught on the first run (aliasesInput).
+		if pd, ok := op.(G.UsePreallocDoer); ok {
 			s.pre = pd
 		}
 		m.steps = append(m.steps, s)
