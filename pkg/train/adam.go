@@ -90,27 +90,45 @@ func (a *Adam) moments(name string, n int) (m, v []float64, t int) {
 
 // update applies one Adam step to w from g with its moments, in float64
 // arithmetic whatever w's dtype, split over the cores for large tensors.
+// The update is torch.optim.Adam's: w −= (lr/bc₁)·m / (√v/√bc₂ + ε).
 func update[T nn.Float](a *Adam, name string, w, g []T) {
 	m, v, t := a.moments(name, len(w))
 	c := a.cfg
-	bc1 := 1 - math.Pow(c.Beta1, float64(t))
-	bc2 := 1 - math.Pow(c.Beta2, float64(t))
-	nn.ParallelRange(len(w), func(lo, hi int) { adamRange(c, bc1, bc2, w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]) })
+	k := adamConsts{
+		b1: c.Beta1, b2: c.Beta2, eps: c.Eps,
+		step:  c.LR / (1 - math.Pow(c.Beta1, float64(t))),
+		isbc2: 1 / math.Sqrt(1-math.Pow(c.Beta2, float64(t))),
+	}
+	switch {
+	case c.WeightDecay == 0:
+	case c.Decoupled:
+		k.shrink = 1 - c.LR*c.WeightDecay
+	default:
+		k.l2 = c.WeightDecay
+	}
+	nn.ParallelRange(len(w), func(lo, hi int) { adamRange(k, w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]) })
 }
 
-func adamRange[T nn.Float](c AdamConfig, bc1, bc2 float64, w, g []T, m, v []float64) {
+// adamConsts are one step's per-tensor constants: the bias-corrected step
+// size, 1/√bc₂, and weight decay as a decoupled shrink factor (AdamW; 0 if
+// none) or an L2 term added to the gradient.
+type adamConsts struct {
+	b1, b2, eps, step, isbc2 float64
+	shrink, l2               float64
+}
+
+func adamRange[T nn.Float](k adamConsts, w, g []T, m, v []float64) {
+	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
 	for i := range w {
 		wi, gi := float64(w[i]), float64(g[i])
-		if c.WeightDecay != 0 {
-			if c.Decoupled {
-				wi -= c.LR * c.WeightDecay * wi
-			} else {
-				gi += c.WeightDecay * wi
-			}
+		if k.shrink != 0 {
+			wi *= k.shrink
 		}
-		m[i] = c.Beta1*m[i] + (1-c.Beta1)*gi
-		v[i] = c.Beta2*v[i] + (1-c.Beta2)*gi*gi
-		w[i] = T(wi - c.LR*(m[i]/bc1)/(math.Sqrt(v[i]/bc2)+c.Eps))
+		gi += k.l2 * wi
+		mi := k.b1*m[i] + (1-k.b1)*gi
+		vi := k.b2*v[i] + (1-k.b2)*gi*gi
+		m[i], v[i] = mi, vi
+		w[i] = T(wi - k.step*mi/(math.Sqrt(vi)*k.isbc2+k.eps))
 	}
 }
 
