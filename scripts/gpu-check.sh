@@ -10,8 +10,9 @@
 #                                reference at the same size, and prints one summary.
 #
 # Through the device tool: run build here, then
-#   run(command="bash scripts/gpu-check.sh run", carry=["bin/gpu"], timeout_s=400)
-# The run half stays under 5 minutes (each stage has its own timeout). Logs are copied
+#   run(command="bash scripts/gpu-check.sh run", carry=["bin/gpu"], timeout_s=540)
+# The run half stays under 9 minutes (each stage has its own timeout: 100, 90,
+# 150, 30 and 110 s; the last two are the lsfuse CLI and PyTorch). Logs are copied
 # to $OUT when it is set. Environment: BATCH (256), T (32), STEPS (20).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +33,7 @@ build() {
 	if [ -n "$ref" ]; then cp "$ref" "$bin/ref_torch.py"; else echo "warning: ref_torch.py not found" >&2; fi
 	cp "$here/configs/bench-small.yaml" "$bin/bench-small.yaml"
 	ls -la "$bin"
-	echo "built; now: run(command=\"bash scripts/gpu-check.sh run\", carry=[\"bin/gpu\"], timeout_s=400)"
+	echo "built; now: run(command=\"bash scripts/gpu-check.sh run\", carry=[\"bin/gpu\"], timeout_s=540)"
 }
 
 # cuda_libs lists pip nvidia/*/lib and torch/lib folders for LSFUSE_CUDA_LIBS (cuBLAS and
@@ -50,6 +51,7 @@ PY
 }
 
 run() {
+	export BATCH T STEPS # read by the timing test
 	work=$(mktemp -d)
 	log="$work/gpu-check.log"
 	status=0
@@ -66,31 +68,46 @@ run() {
 			gunzip -c "$bin/$f.gz" >"$work/$f" && chmod +x "$work/$f"
 		done
 
+		# gpu_tests NAME TIMEOUT ARGS...: runs the pkg/cuda GPU test binary.
+		gpu_tests() {
+			name=$1 limit=$2
+			shift 2
+			(
+				cd "$here/pkg/cuda" 2>/dev/null || cd "$work"
+				timeout "$limit" "$work/cuda.test" -test.v -test.timeout "$((limit - 10))s" "$@" 2>&1 | grep -v '^=== RUN'
+				exit "${PIPESTATUS[0]}"
+			)
+			echo "$name exit=$?"
+		}
+
 		echo "== 1. GPU kernel tests (pkg/cuda, -tags cudagpu)"
-		(
-			cd "$here/pkg/cuda" 2>/dev/null || cd "$work"
-			timeout 150 "$work/cuda.test" -test.v -test.run 'GPU' -test.timeout 140s 2>&1 | grep -v '^=== RUN'
-			exit "${PIPESTATUS[0]}"
-		)
-		echo "gpu tests exit=$?"
+		gpu_tests "gpu tests" 100 -test.run 'GPU' -test.skip 'GPUMachine'
+
+		echo "== 2. graph executor: bench-small B=32 T=8 on the GPU against vm.Machine"
+		gpu_tests "machine parity" 90 -test.run 'GPUMachineBenchSmall'
+
+		echo "== 3. graph executor timing (B=$BATCH T=$T, $STEPS steps + profile)"
+		gpu_tests "machine timing" 150 -test.run 'GPUMachineTiming'
 
 		cfg="$here/configs/bench-small.yaml"; [ -f "$cfg" ] || cfg="$bin/bench-small.yaml"
-		echo "== 2. lsfuse bench --device cuda (B=$BATCH T=$T)"
-		timeout 90 "$work/lsfuse" bench -c "$cfg" --device cuda --mode train --batch "$BATCH" --spike-steps "$T" --steps "$STEPS" --warmup 3 2>&1
+		echo "== 4. lsfuse bench --device cuda (B=$BATCH T=$T; exits 2 until the trainer uses cuda.Machine)"
+		timeout 30 "$work/lsfuse" bench -c "$cfg" --device cuda --mode train --batch "$BATCH" --spike-steps "$T" --steps "$STEPS" --warmup 3 2>&1
 		echo "lsfuse cuda exit=$?"
 
-		echo "== 3. PyTorch reference on CUDA (B=$BATCH T=$T)"
+		echo "== 5. PyTorch reference on CUDA (B=$BATCH T=$T)"
 		if [ -f "$bin/ref_torch.py" ]; then
-			timeout 120 python3 "$bin/ref_torch.py" --device cuda --batch "$BATCH" --spike-steps "$T" --steps "$STEPS" 2>&1 | tail -5
+			timeout 110 python3 "$bin/ref_torch.py" --device cuda --batch "$BATCH" --spike-steps "$T" --steps "$STEPS" 2>&1 | tail -5
 			echo "ref_torch exit=${PIPESTATUS[0]}"
 		else
 			echo "ref_torch.py was not carried (bin/gpu/ref_torch.py)"
 		fi
 	} 2>&1 | tee "$log"
 	echo "== summary"
-	grep -E '^(--- FAIL|--- PASS)|lsfuse-bench:|lsfuse: |exit=|median|ms' "$log" | tail -40
+	grep -E '^(--- FAIL|--- PASS)|lsfuse-bench:|lsfuse-cuda-machine:|lsfuse: |exit=|median|ms' "$log" | tail -60
 	[ -n "${OUT:-}" ] && cp "$log" "$OUT/" 2>/dev/null
-	grep -q "gpu tests exit=0" "$log" || status=1
+	for stage in "gpu tests" "machine parity" "machine timing"; do
+		grep -q "$stage exit=0" "$log" || status=1
+	done
 	exit $status
 }
 

@@ -17,10 +17,15 @@
 //
 // Lower maps every op of a built Gorgonia training graph (forward and
 // symbolic backward) to the GPU kernels that implement it or to a
-// documented host fallback; it is the contract an executor that keeps the
-// graph's tensors in device memory implements, and its coverage of every
-// shipped configuration is tested on the CPU. Probe reports whether a
-// driver, the libraries and a device are present, naming what is missing.
+// documented host fallback, and its coverage of every shipped
+// configuration is tested on the CPU. Machine is the executor built on
+// it: vm.Machine's contract (step order, gradient accumulation into
+// w.Grad()) with every tensor resident on the GPU, parameters and Adam
+// state shared through a Session, and only input batches going in and the
+// fetched nodes (loss, output) coming out. Its planning runs on the CPU
+// in tests against a fake device whose kernels are Go transcriptions of
+// kernels/*.cu. Probe reports whether a driver, the libraries and a device
+// are present, naming what is missing.
 //
 // Errors are values: nothing here panics on a missing library or device.
 package cuda

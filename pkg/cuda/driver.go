@@ -283,12 +283,6 @@ func (d *Device) Sync() error {
 	return d.rt.cuErr(d.rt.drv.cuCtxSynchronize())
 }
 
-// Buffer is device memory holding N float32 values (or N 32-bit ints).
-type Buffer struct {
-	Ptr uintptr
-	N   int
-}
-
 // Alloc allocates n float32 values of device memory, zeroed.
 func (d *Device) Alloc(n int) (Buffer, error) {
 	if n <= 0 {
@@ -374,30 +368,23 @@ func (d *Device) Launch(name string, grid, block [3]uint32, args ...any) error {
 // Launch1D runs kernel name with one thread per element of n (blocks of
 // 256).
 func (d *Device) Launch1D(name string, n int, args ...any) error {
-	blocks := (n + 255) / 256
-	if blocks == 0 {
-		blocks = 1
-	}
-	return d.Launch(name, [3]uint32{uint32(blocks), 1, 1}, [3]uint32{256, 1, 1}, args...)
+	return launch1D(d, name, n, args...)
 }
 
 // LaunchRows runs a row kernel (one block of 256 threads per row; the
 // kernels with shared-memory reductions) over rows blocks.
 func (d *Device) LaunchRows(name string, rows int, args ...any) error {
-	if rows <= 0 {
-		rows = 1
-	}
-	return d.Launch(name, [3]uint32{uint32(rows), 1, 1}, [3]uint32{256, 1, 1}, args...)
+	return launchRows(d, name, rows, args...)
 }
 
 // function looks a kernel up in the module, compiling it on first use.
 func (d *Device) function(name string) (uintptr, error) {
-	defer d.enter()()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if f, ok := d.funcs[name]; ok {
-		return f, nil
+		return f, nil // the common case: no driver call, no thread pinning
 	}
+	defer d.enter()()
 	if d.module == 0 {
 		bin, err := d.compile()
 		if err != nil {
@@ -446,17 +433,26 @@ func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, aP
 // PointerArray uploads the device addresses base+i·stride floats, i <
 // count, as a device array for GemmBatched. Free it with Free.
 func (d *Device) PointerArray(base Buffer, stride, count int) (Buffer, error) {
-	buf, err := d.Alloc(2 * count)
+	addrs := make([]uintptr, count)
+	for i := range addrs {
+		addrs[i] = base.Ptr + uintptr(4*i*stride)
+	}
+	return d.Pointers(addrs)
+}
+
+// Pointers uploads device addresses as a device array of 64-bit pointers
+// for GemmBatched. Free it with Free.
+func (d *Device) Pointers(addrs []uintptr) (Buffer, error) {
+	buf, err := d.Alloc(max(2*len(addrs), 1))
 	if err != nil {
 		return Buffer{}, err
 	}
-	words := make([]int32, 2*count)
-	for i := 0; i < count; i++ {
-		p := uint64(base.Ptr) + uint64(4*i*stride)
-		words[2*i], words[2*i+1] = int32(uint32(p)), int32(uint32(p>>32))
-	}
-	return buf, Upload(d, buf, words)
+	return buf, Upload(d, buf, pointerWords(addrs))
 }
+
+func (d *Device) upload(b Buffer, src []float32) error   { return Upload(d, b, src) }
+func (d *Device) uploadInts(b Buffer, src []int32) error { return Upload(d, b, src) }
+func (d *Device) download(dst []float32, b Buffer) error { return Download(d, dst, b) }
 
 func blasOp(trans bool) int32 {
 	if trans {

@@ -858,7 +858,7 @@ func TestGPUAdam(t *testing.T) {
 	m, v := randF(31, n, -0.1, 0.1), randF(32, n, 0, 0.01)
 	bp, bg, bm, bv := up(t, d, p), up(t, d, g), up(t, d, m), up(t, d, v)
 	lr, b1, b2, eps, wd := 1e-2, 0.9, 0.999, 1e-8, 0.01
-	must(t, d.Launch1D("lsf_adam", n, bp, bg, bm, bv, n, lr, b1, b2, eps, wd))
+	must(t, d.Launch1D("lsf_adam", n, bp, bg, bm, bv, n, lr, b1, b2, eps, wd, 1.0))
 	wp := make([]float32, n)
 	for i := range wp {
 		gi := float64(g[i]) + wd*float64(p[i])

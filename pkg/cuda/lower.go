@@ -50,7 +50,17 @@ type Rule struct {
 // hostWhen holds, per family, a test of the op instances (by op name)
 // that the family's kernels do not cover: it returns the reason, and
 // those instances run as Host steps.
-var hostWhen = map[string]func(opName string) string{"LIFSeq": lifHost, "LIFSeq/grad": lifHost}
+var hostWhen = map[string]func(opName string) string{"LIFSeq": lifHost, "LIFSeq/grad": lifHost, "CfCSeq": cfcHost, "CfCSeq/grad": cfcHost}
+
+// cfcHost sends the CfCSeq variants the kernels lack to the host: pure
+// mode (A, w_τ) and backbone activations whose derivative needs their
+// input (silu, gelu).
+func cfcHost(name string) string {
+	if _, ok := parseCfC(name); !ok {
+		return "CfCSeq in pure mode or with a silu/gelu backbone: no kernel yet"
+	}
+	return ""
+}
 
 // lifHost sends the LIFSeq variants the kernels lack to the host:
 // learnable β or θ, graded spikes, the smooth gradient-check forward.
@@ -102,9 +112,9 @@ var rules = []Rule{
 	{"ReLU", Kernel, []string{"lsf_relu"}, ""},
 	{"ReLU/grad", Kernel, []string{"lsf_relu_grad"}, ""},
 	{"Tanh", Kernel, []string{"lsf_tanh"}, ""},
-	{"Tanh/grad", Kernel, []string{"lsf_tanh_grad"}, ""},
+	{"Tanh/grad", Kernel, []string{"lsf_tanh", "lsf_tanh_grad"}, "the op gets x (nn.Pointwise), the kernel wants y: y recomputed first"},
 	{"Sigmoid", Kernel, []string{"lsf_sigmoid"}, ""},
-	{"Sigmoid/grad", Kernel, []string{"lsf_sigmoid_grad"}, ""},
+	{"Sigmoid/grad", Kernel, []string{"lsf_sigmoid", "lsf_sigmoid_grad"}, "as Tanh/grad"},
 	{"SiLU", Kernel, []string{"lsf_silu"}, ""},
 	{"SiLU/grad", Kernel, []string{"lsf_silu_grad"}, ""},
 	{"GELU", Kernel, []string{"lsf_gelu"}, ""},
@@ -114,7 +124,7 @@ var rules = []Rule{
 	{"Heaviside", Kernel, []string{"lsf_heaviside"}, ""},
 	{"Spike", Kernel, []string{"lsf_heaviside"}, "S = H(x), strict >"},
 	{"Spike/grad", Kernel, []string{"lsf_spike_grad"}, "fast_sigmoid, atan or sigmoid surrogate (kind argument)"},
-	{"SpikeStats", Host, nil, "spike-rate telemetry over [T,B,N]: a few kB read on the host after every step anyway"},
+	{"SpikeStats", Kernel, []string{"lsf_spike_stats"}, "spike-rate telemetry of one [T·B, N] tensor (the fused LIF's); per-step inputs (unfused encoders) run on the host"},
 	{"LayerNorm", Kernel, []string{"lsf_layernorm"}, ""},
 	{"LayerNorm/dx", Kernel, []string{"lsf_layernorm_grad_x"}, "recomputes mean/rstd saved by the forward"},
 	{"LayerNorm/dweight", Kernel, []string{"lsf_layernorm_grad_wb"}, ""},
@@ -134,7 +144,7 @@ var rules = []Rule{
 	{"MaxPool1dGrad", Kernel, []string{"lsf_maxpool1d_grad"}, ""},
 	{"MaxPool2d", Host, nil, "no shipped config uses it; planned as a 2-D lsf_maxpool"},
 	{"MaxPool2dGrad", Host, nil, "as MaxPool2d"},
-	{"BatchNorm", Kernel, []string{"lsf_channel_stats", "lsf_channel_affine"}, "running statistics updated on the device"},
+	{"BatchNorm", Kernel, []string{"lsf_channel_stats", "lsf_bn_running", "lsf_channel_affine"}, "running statistics device-resident and updated there (Session.Download brings them to the host)"},
 	{"BatchNormInputGrad", Kernel, []string{"lsf_channel_stats", "lsf_bn_grad_sums", "lsf_bn_grad_x"}, "batch statistics recomputed in training, running ones in evaluation"},
 	{"BatchNormWeightGrad", Kernel, []string{"lsf_channel_stats", "lsf_bn_grad_sums"}, "dγ = Σ g·x̂ (the sgx output)"},
 	{"Dropout", Kernel, []string{"lsf_mul"}, "mask drawn on the host by the op's own RNG (GPU and CPU runs identical) and uploaded"},
@@ -174,8 +184,8 @@ var rules = []Rule{
 	// pkg/model fused sequence ops (the performance issue's ops).
 	{"LIFSeq", Kernel, []string{"lsf_lif_seq_forward"}, "fixed β and θ, binary spikes (other variants: host, see hostWhen); membranes kept for the backward"},
 	{"LIFSeq/grad", Kernel, []string{"lsf_lif_seq_backward"}, "backpropagation through time, one thread per neuron and sample (other variants: host)"},
-	{"CfCSeq", Host, nil, "fused CfC block; planned: per-step cuBLAS GEMMs + elementwise kernels"},
-	{"CfCSeq/grad", Host, nil, "as CfCSeq"},
+	{"CfCSeq", BLAS, []string{gemm, "lsf_cfc_bias_act", "lsf_cfc_heads"}, "per step: h·W_hᵀ and the heads as cuBLAS GEMMs (the input projection of all steps as one), bias+activation and the gate as kernels; pure mode and silu/gelu backbones: host (see hostWhen)"},
+	{"CfCSeq/grad", BLAS, []string{"lsf_cfc_heads_grad", gemm, "lsf_cfc_act_grad", "lsf_sum_rows"}, "backpropagation through time from the forward's cache, per step; weight gradients as single GEMMs over all T·B rows"},
 	{"LTCSynapses", Host, nil, "LTC backbone only (backbone: ltc); no shipped config uses it"},
 	{"LTCSynapsesGrad", Host, nil, "as LTCSynapses"},
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/lsfuse/lsfuse/pkg/config"
 	"github.com/lsfuse/lsfuse/pkg/model"
-	"github.com/lsfuse/lsfuse/pkg/nn"
 )
 
 func TestFamilyOf(t *testing.T) {
@@ -83,10 +82,9 @@ func TestRulesConsistent(t *testing.T) {
 	}
 }
 
-// trainingGraph builds cfg's network in training mode for batch 2 with
-// the trainer's loss scale and the symbolic backward (pkg/train's
-// buildTrainGraph).
-func trainingGraph(t *testing.T, file string) *G.ExprGraph {
+// configNetwork builds file's network with 10 classes and vocabularies of
+// 50.
+func configNetwork(t *testing.T, file string) *model.Network {
 	t.Helper()
 	cfg, err := config.Load(config.LoadOptions{Files: []string{file}})
 	if err != nil {
@@ -105,28 +103,14 @@ func trainingGraph(t *testing.T, file string) *G.ExprGraph {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := nn.NewStore(tensor.Float32, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := G.NewGraph()
-	c := nn.NewCtx(g, store, nn.CtxOptions{Train: true, NoiseSeed: 1})
-	mg, err := net.Build(c, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = nn.Catch("training graph", func() error {
-		scaled, err := G.Mul(mg.Loss, G.NewScalar(g, tensor.Float32, G.WithName("loss_scale")))
-		if err != nil {
-			return err
-		}
-		_, err = G.Grad(scaled, c.Learnables()...)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
+	return net
+}
+
+// trainingGraph builds file's network in training mode for batch 2 on a
+// float32 store seeded 1: two builds have equal weights.
+func trainingGraph(t *testing.T, file string) *trainGraph {
+	t.Helper()
+	return buildTrainGraph(t, configNetwork(t, file), 2, 1)
 }
 
 // TestLoweringCoversConfigs builds the training graph (forward and
@@ -140,7 +124,7 @@ func TestLoweringCoversConfigs(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			plan, err := Lower(trainingGraph(t, f))
+			plan, err := Lower(trainingGraph(t, f).g)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -226,15 +226,28 @@ extern "C" __global__ void lsf_channel_affine(const float* x, const float* mean,
 	y[i] = (x[i] - mean[ch]) * rsqrtf(var[ch] + eps) * w[ch] + bias[ch];
 }
 
-// In-place Adam on n parameters: m, v moments; lr already bias-corrected
-// step size, b1, b2, eps as usual.
-extern "C" __global__ void lsf_adam(float* p, float* g, float* m, float* v, int n, float lr, float b1, float b2, float eps, float wd) {
+// Batch-norm running statistics after a training batch of n values per
+// channel: rm = (1−m)·rm + m·mean, rv = (1−m)·rv + m·var·n/(n−1) (var is
+// the biased batch variance of lsf_channel_stats).
+extern "C" __global__ void lsf_bn_running(float* rm, float* rv, const float* mean, const float* var, int c, float m, float n) {
+	int i = blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= c) return;
+	rm[i] = (1.f - m) * rm[i] + m * mean[i];
+	rv[i] = (1.f - m) * rv[i] + m * var[i] * n / (n - 1.f);
+}
+
+// In-place Adam on n parameters: m, v moments; lr and eps carry the bias
+// corrections (Machine.AdamStep: lr·√bc2/bc1 and eps·√bc2); wd is L2
+// decay added to the gradient, keep = 1 − lr·wd the decoupled (AdamW)
+// shrink applied to the weight first (1 when unused). Zeroes g.
+extern "C" __global__ void lsf_adam(float* p, float* g, float* m, float* v, int n, float lr, float b1, float b2, float eps, float wd, float keep) {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i >= n) return;
-	float gi = g[i] + wd * p[i];
+	float pi = keep * p[i];
+	float gi = g[i] + wd * pi;
 	m[i] = b1 * m[i] + (1.f - b1) * gi;
 	v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
-	p[i] -= lr * m[i] / (sqrtf(v[i]) + eps);
+	p[i] = pi - lr * m[i] / (sqrtf(v[i]) + eps);
 	g[i] = 0.f;
 }
 

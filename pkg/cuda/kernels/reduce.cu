@@ -127,3 +127,16 @@ extern "C" __global__ void lsf_scatter_add_cols(const float* g, const int* idx, 
 	int r = i / m, j = idx[i % m];
 	if (j >= 0) atomicAdd(&dx[r * n + j], g[i]);
 }
+
+// Spike telemetry (model.SpikeStats over one [rows, n] spike tensor): per
+// neuron j, with f the number of non-zero entries of column j,
+// y[j] = f/rows, y[n + j] = 1 if f = 0, y[2n + j] = 1 if f = rows.
+extern "C" __global__ void lsf_spike_stats(const float* s, float* y, int rows, int n) {
+	int j = blockIdx.x * blockDim.x + threadIdx.x;
+	if (j >= n) return;
+	int f = 0;
+	for (int r = 0; r < rows; r++) f += s[r * n + j] != 0.f;
+	y[j] = (float)f / (float)rows;
+	y[n + j] = f == 0 ? 1.f : 0.f;
+	y[2 * n + j] = f == rows ? 1.f : 0.f;
+}

@@ -1,0 +1,938 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// fakeDevice is a device whose memory is Go slices and whose kernels are
+// Go transcriptions of kernels/*.cu (one loop over the threads). It lets
+// the executor's plan — buffers, views, launch arguments, GEMM operands —
+// run on the CPU. Addresses are (allocation id)<<32 + byte offset.
+type fakeDevice struct {
+	mem      map[uintptr][]uint32
+	next     uintptr
+	launches map[string]int
+	gemms    int
+}
+
+func newFakeDevice() *fakeDevice {
+	return &fakeDevice{mem: map[uintptr][]uint32{}, next: 1, launches: map[string]int{}}
+}
+
+func (d *fakeDevice) Alloc(n int) (Buffer, error) {
+	if n <= 0 {
+		return Buffer{}, fmt.Errorf("fake: alloc of %d", n)
+	}
+	id := d.next
+	d.next++
+	d.mem[id] = make([]uint32, n)
+	return Buffer{Ptr: id << 32, N: n}, nil
+}
+
+func (d *fakeDevice) Free(b Buffer) error {
+	if _, ok := d.mem[b.Ptr>>32]; !ok || b.Ptr&0xffffffff != 0 {
+		return fmt.Errorf("fake: free of %#x, not an allocation", b.Ptr)
+	}
+	delete(d.mem, b.Ptr>>32)
+	return nil
+}
+
+// words resolves a device address to the rest of its allocation.
+func (d *fakeDevice) words(p uintptr) []uint32 {
+	m, ok := d.mem[p>>32]
+	off := int(p&0xffffffff) / 4
+	if !ok || off > len(m) {
+		panic(fmt.Sprintf("fake: address %#x outside any allocation", p))
+	}
+	return m[off:]
+}
+
+func (d *fakeDevice) f32(p uintptr) []float32 {
+	w := d.words(p)
+	if len(w) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&w[0])), len(w))
+}
+
+func (d *fakeDevice) i32(p uintptr) []int32 {
+	w := d.words(p)
+	if len(w) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int32)(unsafe.Pointer(&w[0])), len(w))
+}
+
+func (d *fakeDevice) upload(b Buffer, src []float32) error {
+	if len(src) > b.N {
+		return fmt.Errorf("fake: upload of %d into %d", len(src), b.N)
+	}
+	copy(d.f32(b.Ptr), src)
+	return nil
+}
+
+func (d *fakeDevice) uploadInts(b Buffer, src []int32) error {
+	if len(src) > b.N {
+		return fmt.Errorf("fake: upload of %d into %d", len(src), b.N)
+	}
+	copy(d.i32(b.Ptr), src)
+	return nil
+}
+
+func (d *fakeDevice) download(dst []float32, b Buffer) error {
+	if len(dst) > b.N {
+		return fmt.Errorf("fake: download of %d from %d", len(dst), b.N)
+	}
+	copy(dst, d.f32(b.Ptr))
+	return nil
+}
+
+func (d *fakeDevice) Sync() error { return nil }
+
+func (d *fakeDevice) Pointers(addrs []uintptr) (Buffer, error) {
+	b, err := d.Alloc(max(2*len(addrs), 1))
+	if err != nil {
+		return Buffer{}, err
+	}
+	return b, d.uploadInts(b, pointerWords(addrs))
+}
+
+// Gemm is a plain row-major triple loop.
+func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
+	d.gemms++
+	// cuBLAS's leading-dimension rules, in the row-major terms of Gemm.
+	need := func(trans bool, ifT, ifN int) int {
+		if trans {
+			return ifT
+		}
+		return ifN
+	}
+	if lda < max(1, need(ta, m, k)) || ldb < max(1, need(tb, k, n)) || ldc < max(1, n) {
+		return fmt.Errorf("fake: sgemm %dx%dx%d (transA %v, transB %v) with lda %d, ldb %d, ldc %d: cuBLAS would refuse", m, n, k, ta, tb, lda, ldb, ldc)
+	}
+	A, B, C := d.f32(a.Ptr), d.f32(b.Ptr), d.f32(c.Ptr)
+	at := func(i, p int) float32 {
+		if ta {
+			return A[p*lda+i]
+		}
+		return A[i*lda+p]
+	}
+	bt := func(p, j int) float32 {
+		if tb {
+			return B[j*ldb+p]
+		}
+		return B[p*ldb+j]
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float32
+			for p := 0; p < k; p++ {
+				s += at(i, p) * bt(p, j)
+			}
+			if beta == 0 {
+				C[i*ldc+j] = alpha * s
+			} else {
+				C[i*ldc+j] = alpha*s + beta*C[i*ldc+j]
+			}
+		}
+	}
+	return nil
+}
+
+func (d *fakeDevice) GemmBatched(ta, tb bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
+	ptr := func(arr Buffer, i int) Buffer {
+		w := d.i32(arr.Ptr)
+		return Buffer{Ptr: uintptr(uint32(w[2*i])) | uintptr(uint32(w[2*i+1]))<<32}
+	}
+	for i := 0; i < count; i++ {
+		if err := d.Gemm(ta, tb, m, n, k, alpha, ptr(aPtrs, i), lda, ptr(bPtrs, i), ldb, beta, ptr(cPtrs, i), ldc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kargs reads launch arguments by kind.
+type kargs struct {
+	d    *fakeDevice
+	args []any
+}
+
+// p and q are a Buffer argument's values, cut to its N when set: a
+// kernel reading or writing past the view it was given panics.
+func (a kargs) p(i int) []float32 {
+	b := a.args[i].(Buffer)
+	v := a.d.f32(b.Ptr)
+	if b.N > 0 {
+		v = v[:b.N]
+	}
+	return v
+}
+
+func (a kargs) q(i int) []int32 {
+	b := a.args[i].(Buffer)
+	v := a.d.i32(b.Ptr)
+	if b.N > 0 {
+		v = v[:b.N]
+	}
+	return v
+}
+
+func (a kargs) i(i int) int {
+	switch v := a.args[i].(type) {
+	case int:
+		return int(int32(v))
+	case int32:
+		return int(v)
+	}
+	panic("not an int")
+}
+func (a kargs) f(i int) float32 {
+	switch v := a.args[i].(type) {
+	case float32:
+		return v
+	case float64:
+		return float32(v)
+	}
+	panic("not a float")
+}
+
+func (d *fakeDevice) Launch(name string, grid, block [3]uint32, args ...any) error {
+	if err := checkArgs(name, args); err != nil {
+		return err
+	}
+	k, ok := fakeKernels[name]
+	if !ok {
+		return fmt.Errorf("fake: kernel %s is not emulated", name)
+	}
+	d.launches[name]++
+	k(kargs{d, args})
+	return nil
+}
+
+func sigmoid32(x float32) float32 {
+	if x >= 0 {
+		return 1 / (1 + float32(math.Exp(float64(-x))))
+	}
+	e := float32(math.Exp(float64(x)))
+	return e / (1 + e)
+}
+
+// surrogate32 is lsf_surrogate.
+func surrogate32(x float32, kind int, k, m float32) float32 {
+	var d float32
+	switch kind {
+	case 0:
+		q := 1 + k*float32(math.Abs(float64(x)))
+		d = 1 / (q * q)
+	case 1:
+		q := 1.5707963 * k * x
+		d = 0.5 * k / (1 + q*q)
+	case 2:
+		s := 1 / (1 + float32(math.Exp(float64(-k*x))))
+		d = k * s * (1 - s)
+	case 3:
+		d = k * float32(math.Max(0, float64(1-k*float32(math.Abs(float64(x))))))
+	default:
+		d = 1
+	}
+	return m * d
+}
+
+// unary32 transcribes an elementwise kernel y = f(x).
+func unary32(f func(x float32) float32) func(a kargs) {
+	return func(a kargs) {
+		x, y := a.p(0), a.p(1)
+		for i := range a.i(2) {
+			y[i] = f(x[i])
+		}
+	}
+}
+
+// zip32 transcribes an elementwise kernel y = f(a, b).
+func zip32(f func(a, b float32) float32) func(a kargs) {
+	return func(a kargs) {
+		x, g, y := a.p(0), a.p(1), a.p(2)
+		for i := range a.i(3) {
+			y[i] = f(x[i], g[i])
+		}
+	}
+}
+
+func tanh32(x float32) float32 { return float32(math.Tanh(float64(x))) }
+func exp32(x float32) float32  { return float32(math.Exp(float64(x))) }
+func erf32(x float32) float32  { return float32(math.Erf(float64(x))) }
+
+// moreKernels are the elementwise kernels, registered in init.
+var moreKernels = map[string]func(a kargs){
+	"lsf_sub":             zip32(func(a, b float32) float32 { return a - b }),
+	"lsf_div":             zip32(func(a, b float32) float32 { return a / b }),
+	"lsf_neg":             unary32(func(x float32) float32 { return -x }),
+	"lsf_log":             unary32(func(x float32) float32 { return float32(math.Log(float64(x))) }),
+	"lsf_exp":             unary32(exp32),
+	"lsf_tanh":            unary32(tanh32),
+	"lsf_tanh_grad":       zip32(func(y, g float32) float32 { return g * (1 - y*y) }),
+	"lsf_sigmoid":         unary32(sigmoid32),
+	"lsf_sigmoid_grad":    zip32(func(y, g float32) float32 { return g * y * (1 - y) }),
+	"lsf_silu":            unary32(func(x float32) float32 { return x / (1 + exp32(-x)) }),
+	"lsf_silu_grad":       zip32(func(x, g float32) float32 { s := 1 / (1 + exp32(-x)); return g * s * (1 + x*(1-s)) }),
+	"lsf_lecun_tanh":      unary32(func(x float32) float32 { return 1.7159 * tanh32(0.666*x) }),
+	"lsf_lecun_tanh_grad": zip32(func(x, g float32) float32 { t := tanh32(0.666 * x); return g * 1.7159 * 0.666 * (1 - t*t) }),
+	"lsf_gelu":            unary32(func(x float32) float32 { return 0.5 * x * (1 + erf32(x*0.70710678)) }),
+	"lsf_gelu_grad": zip32(func(x, g float32) float32 {
+		return g * (0.5*(1+erf32(x*0.70710678)) + x*0.39894228*exp32(-0.5*x*x))
+	}),
+	"lsf_heaviside": unary32(func(x float32) float32 {
+		if x > 0 {
+			return 1
+		}
+		return 0
+	}),
+	"lsf_spike_stats": func(a kargs) {
+		x, y, rows, n := a.p(0), a.p(1), a.i(2), a.i(3)
+		for j := 0; j < n; j++ {
+			f := 0
+			for r := 0; r < rows; r++ {
+				if x[r*n+j] != 0 {
+					f++
+				}
+			}
+			y[j], y[n+j], y[2*n+j] = float32(f)/float32(rows), 0, 0
+			if f == 0 {
+				y[n+j] = 1
+			}
+			if f == rows {
+				y[2*n+j] = 1
+			}
+		}
+	},
+	"lsf_spike_grad": func(a kargs) {
+		x, g, dx, kind, k, m := a.p(0), a.p(1), a.p(2), a.i(4), a.f(5), a.f(6)
+		for i := range a.i(3) {
+			dx[i] = g[i] * surrogate32(x[i], kind, k, m)
+		}
+	},
+}
+
+// cfcAct32 and cfcActDy32 are lsf_cfc_act and lsf_cfc_act_dy.
+func cfcAct32(a float32, act int) float32 {
+	switch act {
+	case 0:
+		return 1.7159 * tanh32(0.666*a)
+	case 1:
+		return tanh32(a)
+	case 2:
+		return sigmoid32(a)
+	case 3:
+		return max(a, 0)
+	}
+	return a
+}
+
+func cfcActDy32(y float32, act int) float32 {
+	switch act {
+	case 0:
+		t := y / 1.7159
+		return 1.7159 * 0.666 * (1 - t*t)
+	case 1:
+		return 1 - y*y
+	case 2:
+		return y * (1 - y)
+	case 3:
+		if y > 0 {
+			return 1
+		}
+		return 0
+	}
+	return 1
+}
+
+// cfcKernels are kernels/cfc.cu, registered in init.
+var cfcKernels = map[string]func(a kargs){
+	"lsf_cfc_bias_act": func(a kargs) {
+		c, bias, rows, n, ld, act := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4), a.i(5)
+		for i := 0; i < rows*n; i++ {
+			r, j := i/n, i%n
+			c[r*ld+j] = cfcAct32(c[r*ld+j]+bias[j], act)
+		}
+	},
+	"lsf_cfc_act_grad": func(a kargs) {
+		g, y, da, rows, n, ld, act := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6)
+		for i := 0; i < rows*n; i++ {
+			da[i] = g[i] * cfcActDy32(y[(i/n)*ld+i%n], act)
+		}
+	},
+	"lsf_cfc_heads": func(a kargs) {
+		hd, hb, cache, h, rows, u, rc, off, ts, gate := a.p(0), a.p(1), a.p(2), a.p(3), a.i(4), a.i(5), a.i(6), a.i(7), a.f(8), a.i(9)
+		for i := 0; i < rows*u; i++ {
+			r, j := i/u, i%u
+			x := hd[r*4*u:]
+			f1, f2 := tanh32(x[j]+hb[j]), tanh32(x[u+j]+hb[u+j])
+			g := sigmoid32((x[2*u+j]+hb[2*u+j])*ts + x[3*u+j] + hb[3*u+j])
+			c := cache[r*rc+off:]
+			c[j], c[u+j], c[2*u+j] = f1, f2, g
+			if gate != 0 {
+				h[i] = f1*(1-g) + g*f2
+			} else {
+				h[i] = f1 + g*f2
+			}
+		}
+	},
+	"lsf_cfc_heads_grad": func(a kargs) {
+		g, carry, cache, dhd, rows, u, rc, off := a.p(0), a.p(1), a.p(2), a.p(3), a.i(4), a.i(5), a.i(6), a.i(7)
+		ts, gate, hasCarry := a.f(8), a.i(9), a.i(10)
+		for i := 0; i < rows*u; i++ {
+			r, j := i/u, i%u
+			d := g[i]
+			if hasCarry != 0 {
+				d += carry[i]
+			}
+			c := cache[r*rc+off:]
+			f1, f2, s := c[j], c[u+j], c[2*u+j]
+			da, ds := d, d*f2
+			if gate != 0 {
+				da, ds = d*(1-s), d*(f2-f1)
+			}
+			dz := ds * s * (1 - s)
+			o := dhd[r*4*u:]
+			o[j], o[u+j], o[2*u+j], o[3*u+j] = da*(1-f1*f1), d*s*(1-f2*f2), dz*ts, dz
+		}
+	},
+}
+
+func init() {
+	for k, f := range fusionKernels {
+		fakeKernels[k] = f
+	}
+	for k, f := range cfcKernels {
+		fakeKernels[k] = f
+	}
+	for k, f := range moreKernels {
+		fakeKernels[k] = f
+	}
+}
+
+// fusionKernels are kernels/fusion.cu, registered in init.
+var fusionKernels = map[string]func(a kargs){
+	"lsf_substitute": func(a kargs) {
+		f, e, mask, y, b, d, m, col := a.p(0), a.p(1), a.p(2), a.p(3), a.i(4), a.i(5), a.i(6), a.i(7)
+		for i := 0; i < b*d; i++ {
+			k := mask[(i/d)*m+col]
+			y[i] = k*f[i] + (1-k)*e[i%d]
+		}
+	},
+	"lsf_mask_rows": func(a kargs) {
+		g, mask, y, b, d, m, col := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6)
+		for i := 0; i < b*d; i++ {
+			y[i] = g[i] * mask[(i/d)*m+col]
+		}
+	},
+	"lsf_missing_grad": func(a kargs) {
+		g, mask, de, b, d, m, col := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6)
+		for k := 0; k < d; k++ {
+			var s float32
+			for r := 0; r < b; r++ {
+				s += (1 - mask[r*m+col]) * g[r*d+k]
+			}
+			de[k] = s
+		}
+	},
+	"lsf_weighted": func(a kargs) {
+		x, logits, y, n, m, col, factor := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.f(6)
+		w := fakeSoftmax(logits[:m])
+		for i := 0; i < n; i++ {
+			y[i] = factor * w[col] * x[i]
+		}
+	},
+	"lsf_weighted_logit_grad": func(a kargs) {
+		g, x, logits, dl, n, m, col, factor := a.p(0), a.p(1), a.p(2), a.p(3), a.i(4), a.i(5), a.i(6), a.f(7)
+		w := fakeSoftmax(logits[:m])
+		var s float32
+		for i := 0; i < n; i++ {
+			s += g[i] * x[i]
+		}
+		for j := 0; j < m; j++ {
+			delta := float32(0)
+			if j == col {
+				delta = 1
+			}
+			dl[j] = factor * s * w[col] * (delta - w[j])
+		}
+	},
+}
+
+// fakeSoftmax is the softmax lsf_weight_of computes per thread.
+func fakeSoftmax(l []float32) []float32 {
+	m, s := fakeLogSumExp(l)
+	w := make([]float32, len(l))
+	for j, v := range l {
+		w[j] = exp32(v-m) / s
+	}
+	return w
+}
+
+// fakeKernels transcribes the kernels the executor's tests reach.
+var fakeKernels = map[string]func(a kargs){
+	"lsf_add": func(a kargs) {
+		x, y, o := a.p(0), a.p(1), a.p(2)
+		for i := range a.i(3) {
+			o[i] = x[i] + y[i]
+		}
+	},
+	"lsf_mul": func(a kargs) {
+		x, y, o := a.p(0), a.p(1), a.p(2)
+		for i := range a.i(3) {
+			o[i] = x[i] * y[i]
+		}
+	},
+	"lsf_add_row": func(a kargs) {
+		x, y, o, m := a.p(0), a.p(1), a.p(2), a.i(4)
+		for i := range a.i(3) {
+			o[i] = x[i] + y[i%m]
+		}
+	},
+	"lsf_mul_row": func(a kargs) {
+		x, y, o, m := a.p(0), a.p(1), a.p(2), a.i(4)
+		for i := range a.i(3) {
+			o[i] = x[i] * y[i%m]
+		}
+	},
+	"lsf_square": func(a kargs) {
+		x, o := a.p(0), a.p(1)
+		for i := range a.i(2) {
+			o[i] = x[i] * x[i]
+		}
+	},
+	"lsf_scale": func(a kargs) {
+		x, s, o := a.p(0), a.f(1), a.p(2)
+		for i := range a.i(3) {
+			o[i] = s * x[i]
+		}
+	},
+	"lsf_fill": func(a kargs) {
+		o, v := a.p(0), a.f(1)
+		for i := range a.i(2) {
+			o[i] = v
+		}
+	},
+	"lsf_accum": func(a kargs) {
+		x, o := a.p(0), a.p(1)
+		for i := range a.i(2) {
+			o[i] += x[i]
+		}
+	},
+	"lsf_relu": func(a kargs) {
+		x, o := a.p(0), a.p(1)
+		for i := range a.i(2) {
+			o[i] = max(x[i], 0)
+		}
+	},
+	"lsf_relu_grad": func(a kargs) {
+		x, g, o := a.p(0), a.p(1), a.p(2)
+		for i := range a.i(3) {
+			o[i] = 0
+			if x[i] > 0 {
+				o[i] = g[i]
+			}
+		}
+	},
+	"lsf_sum_rows": func(a kargs) {
+		x, y, rows, cols := a.p(0), a.p(1), a.i(2), a.i(3)
+		for c := 0; c < cols; c++ {
+			var s float32
+			for r := 0; r < rows; r++ {
+				s += x[r*cols+c]
+			}
+			y[c] = s
+		}
+	},
+	"lsf_sum_mid": func(a kargs) {
+		x, y, outer, n, inner, scale := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4), a.f(5)
+		for i := 0; i < outer*inner; i++ {
+			o, k := i/inner, i%inner
+			var s float32
+			for j := 0; j < n; j++ {
+				s += x[(o*n+j)*inner+k]
+			}
+			y[i] = scale * s
+		}
+	},
+	"lsf_sum_all": func(a kargs) {
+		x, y := a.p(0), a.p(1)
+		var s float32
+		for i := range a.i(2) {
+			s += x[i]
+		}
+		y[0] = s
+	},
+	"lsf_broadcast_mid": func(a kargs) {
+		g, y, outer, n, inner, scale := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4), a.f(5)
+		for i := 0; i < outer*n*inner; i++ {
+			y[i] = scale * g[(i/(n*inner))*inner+i%inner]
+		}
+	},
+	"lsf_slice_get": func(a kargs) { fakeSlice(a, false) },
+	"lsf_slice_put": func(a kargs) { fakeSlice(a, true) },
+	"lsf_swap12": func(a kargs) {
+		x, y, d0, d1, d2, inner := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4), a.i(5)
+		for i := 0; i < d0*d1*d2*inner; i++ {
+			k, r, b, o := i%inner, (i/inner)%d1, (i/(inner*d1))%d2, i/(inner*d1*d2)
+			y[i] = x[((o*d1+r)*d2+b)*inner+k]
+		}
+	},
+	"lsf_channel_sum": func(a kargs) {
+		x, y, b, c, s := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4)
+		for ch := 0; ch < c; ch++ {
+			var sum float32
+			for i := 0; i < b*s; i++ {
+				sum += x[((i/s)*c+ch)*s+i%s]
+			}
+			y[ch] = sum
+		}
+	},
+	"lsf_add_channel": func(a kargs) {
+		y, bias, b, c, s := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4)
+		for i := 0; i < b*c*s; i++ {
+			y[i] += bias[(i/s)%c]
+		}
+	},
+	"lsf_gather_rows": func(a kargs) {
+		x, idx, y, rows, cols := a.p(0), a.q(1), a.p(2), a.i(3), a.i(4)
+		for i := 0; i < rows*cols; i++ {
+			y[i] = 0
+			if j := int(idx[i/cols]); j >= 0 {
+				y[i] = x[j*cols+i%cols]
+			}
+		}
+	},
+	"lsf_scatter_add_rows": func(a kargs) {
+		g, idx, dx, rows, cols := a.p(0), a.q(1), a.p(2), a.i(3), a.i(4)
+		for i := 0; i < rows*cols; i++ {
+			if j := int(idx[i/cols]); j >= 0 {
+				dx[j*cols+i%cols] += g[i]
+			}
+		}
+	},
+	"lsf_weighted_sum_l": func(a kargs) {
+		x, w, y, b, l, d := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5)
+		for i := 0; i < b*d; i++ {
+			r, k := i/d, i%d
+			var s float32
+			for j := 0; j < l; j++ {
+				s += w[r*l+j] * x[(r*l+j)*d+k]
+			}
+			y[i] = s
+		}
+	},
+	"lsf_spread_l": func(a kargs) {
+		g, w, dx, b, l, d := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5)
+		for i := 0; i < b*l*d; i++ {
+			dx[i] = w[i/d] * g[(i/(l*d))*d+i%d]
+		}
+	},
+	"lsf_lif_seq_forward": func(a kargs) {
+		cur, spikes, mem, n, steps, perStep, reset, beta, theta := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6), a.f(7), a.f(8)
+		for i := 0; i < n; i++ {
+			var u float32
+			for t := 0; t < steps; t++ {
+				x := cur[i]
+				if perStep != 0 {
+					x = cur[t*n+i]
+				}
+				fired := u-theta > 0
+				switch {
+				case reset == 0 && fired:
+					u = beta*u + x - theta
+				case reset == 1 && fired:
+					u = x
+				default:
+					u = beta*u + x
+				}
+				mem[t*n+i] = u
+				spikes[t*n+i] = 0
+				if u-theta > 0 {
+					spikes[t*n+i] = 1
+				}
+			}
+		}
+	},
+	"lsf_lif_seq_backward": func(a kargs) {
+		mem, g, dcur, n, steps, perStep, reset := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6)
+		beta, theta, kind, k, m := a.f(7), a.f(8), a.i(9), a.f(10), a.f(11)
+		for i := 0; i < n; i++ {
+			var carry, sum float32
+			for t := steps - 1; t >= 0; t-- {
+				ut, p := mem[t*n+i], float32(0)
+				if t > 0 {
+					p = mem[(t-1)*n+i]
+				}
+				delta := g[t*n+i]*surrogate32(ut-theta, kind, k, m) + carry
+				if perStep != 0 {
+					dcur[t*n+i] = delta
+				} else {
+					sum += delta
+				}
+				keep := float32(1)
+				if reset == 1 && p-theta > 0 {
+					keep = 0
+				}
+				carry = delta * beta * keep
+			}
+			if perStep == 0 {
+				dcur[i] = sum
+			}
+		}
+	},
+	"lsf_layernorm": func(a kargs) {
+		x, w, b, y, mean, rstd, rows, cols, eps := a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i(6), a.i(7), a.f(8)
+		for r := 0; r < rows; r++ {
+			xr := x[r*cols : (r+1)*cols]
+			var s, q float32
+			for _, v := range xr {
+				s += v
+			}
+			mu := s / float32(cols)
+			for _, v := range xr {
+				q += (v - mu) * (v - mu)
+			}
+			rs := 1 / float32(math.Sqrt(float64(q/float32(cols)+eps)))
+			for c, v := range xr {
+				y[r*cols+c] = (v-mu)*rs*w[c] + b[c]
+			}
+			mean[r], rstd[r] = mu, rs
+		}
+	},
+	"lsf_layernorm_grad_x": func(a kargs) {
+		x, w, g, mean, rstd, dx, rows, cols := a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i(6), a.i(7)
+		for r := 0; r < rows; r++ {
+			mu, rs := mean[r], rstd[r]
+			var s1, s2 float32
+			for c := 0; c < cols; c++ {
+				gh, xh := g[r*cols+c]*w[c], (x[r*cols+c]-mu)*rs
+				s1 += gh
+				s2 += gh * xh
+			}
+			s1 /= float32(cols)
+			s2 /= float32(cols)
+			for c := 0; c < cols; c++ {
+				gh, xh := g[r*cols+c]*w[c], (x[r*cols+c]-mu)*rs
+				dx[r*cols+c] = rs * (gh - s1 - xh*s2)
+			}
+		}
+	},
+	"lsf_layernorm_grad_wb": func(a kargs) {
+		x, g, mean, rstd, dw, db, rows, cols := a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i(6), a.i(7)
+		for c := 0; c < cols; c++ {
+			var sw, sb float32
+			for r := 0; r < rows; r++ {
+				gv := g[r*cols+c]
+				sw += gv * (x[r*cols+c] - mean[r]) * rstd[r]
+				sb += gv
+			}
+			dw[c], db[c] = sw, sb
+		}
+	},
+	"lsf_softmax": func(a kargs) {
+		x, mask, y, rows, cols, div := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5)
+		for r := 0; r < rows; r++ {
+			keep := func(c int) bool { return div == 0 || mask[(r/div)*cols+c] > 0 }
+			m := float32(-3e38)
+			for c := 0; c < cols; c++ {
+				if keep(c) {
+					m = max(m, x[r*cols+c])
+				}
+			}
+			var s float32
+			e := make([]float32, cols)
+			for c := 0; c < cols; c++ {
+				if keep(c) {
+					e[c] = float32(math.Exp(float64(x[r*cols+c] - m)))
+					s += e[c]
+				}
+			}
+			for c := 0; c < cols; c++ {
+				y[r*cols+c] = e[c] / s
+			}
+		}
+	},
+	"lsf_softmax_grad": func(a kargs) {
+		y, g, dx, rows, cols := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4)
+		for r := 0; r < rows; r++ {
+			var s float32
+			for c := 0; c < cols; c++ {
+				s += g[r*cols+c] * y[r*cols+c]
+			}
+			for c := 0; c < cols; c++ {
+				dx[r*cols+c] = y[r*cols+c] * (g[r*cols+c] - s)
+			}
+		}
+	},
+	"lsf_xent": func(a kargs) {
+		x, labels, loss, count, rows, cols, ignore := a.p(0), a.q(1), a.p(2), a.p(3), a.i(4), a.i(5), a.i(6)
+		for r := 0; r < rows; r++ {
+			m, s := fakeLogSumExp(x[r*cols : (r+1)*cols])
+			l := int(labels[r])
+			loss[r], count[r] = 0, 0
+			if l != ignore && l >= 0 && l < cols {
+				loss[r], count[r] = float32(math.Log(float64(s)))+m-x[r*cols+l], 1
+			}
+		}
+	},
+	"lsf_xent_grad": func(a kargs) {
+		x, labels, dx, rows, cols, ignore, scale := a.p(0), a.q(1), a.p(2), a.i(3), a.i(4), a.i(5), a.f(6)
+		for r := 0; r < rows; r++ {
+			m, s := fakeLogSumExp(x[r*cols : (r+1)*cols])
+			l := int(labels[r])
+			use := l != ignore && l >= 0 && l < cols
+			for c := 0; c < cols; c++ {
+				dx[r*cols+c] = 0
+				if use {
+					oh := float32(0)
+					if c == l {
+						oh = 1
+					}
+					dx[r*cols+c] = scale * (float32(math.Exp(float64(x[r*cols+c]-m)))/s - oh)
+				}
+			}
+		}
+	},
+	"lsf_maxpool1d": func(a kargs) {
+		x, y, arg, rows, l, outLen, k, stride, pad := a.p(0), a.p(1), a.q(2), a.i(3), a.i(4), a.i(5), a.i(6), a.i(7), a.i(8)
+		for i := 0; i < rows*outLen; i++ {
+			r, o := i/outLen, i%outLen
+			best, bi := float32(-3e38), -1
+			for j := 0; j < k; j++ {
+				if p := o*stride - pad + j; p >= 0 && p < l && x[r*l+p] > best {
+					best, bi = x[r*l+p], p
+				}
+			}
+			y[i], arg[i] = best, int32(bi)
+		}
+	},
+	"lsf_maxpool1d_grad": func(a kargs) {
+		g, arg, dx, rows, l, outLen := a.p(0), a.q(1), a.p(2), a.i(3), a.i(4), a.i(5)
+		for i := 0; i < rows*outLen; i++ {
+			if arg[i] >= 0 {
+				dx[(i/outLen)*l+int(arg[i])] += g[i]
+			}
+		}
+	},
+	"lsf_channel_stats": func(a kargs) {
+		x, mean, vr, b, c, sz := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5)
+		for ch := 0; ch < c; ch++ {
+			var s, q float32
+			for i := 0; i < b*sz; i++ {
+				s += x[((i/sz)*c+ch)*sz+i%sz]
+			}
+			mu := s / float32(b*sz)
+			for i := 0; i < b*sz; i++ {
+				d := x[((i/sz)*c+ch)*sz+i%sz] - mu
+				q += d * d
+			}
+			mean[ch], vr[ch] = mu, q/float32(b*sz)
+		}
+	},
+	"lsf_channel_affine": func(a kargs) {
+		x, mean, vr, w, bias, y, b, c, sz, eps := a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i(6), a.i(7), a.i(8), a.f(9)
+		for i := 0; i < b*c*sz; i++ {
+			ch := (i / sz) % c
+			y[i] = (x[i]-mean[ch])/float32(math.Sqrt(float64(vr[ch]+eps)))*w[ch] + bias[ch]
+		}
+	},
+	"lsf_bn_running": func(a kargs) {
+		rm, rv, mean, vr, c, m, n := a.p(0), a.p(1), a.p(2), a.p(3), a.i(4), a.f(5), a.f(6)
+		for i := 0; i < c; i++ {
+			rm[i] = (1-m)*rm[i] + m*mean[i]
+			rv[i] = (1-m)*rv[i] + m*vr[i]*n/(n-1)
+		}
+	},
+	"lsf_bn_grad_sums": func(a kargs) {
+		x, g, mean, vr, sg, sgx, b, c, sz, eps := a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i(6), a.i(7), a.i(8), a.f(9)
+		for ch := 0; ch < c; ch++ {
+			rs := 1 / float32(math.Sqrt(float64(vr[ch]+eps)))
+			var s1, s2 float32
+			for i := 0; i < b*sz; i++ {
+				k := ((i/sz)*c+ch)*sz + i%sz
+				s1 += g[k]
+				s2 += g[k] * (x[k] - mean[ch]) * rs
+			}
+			sg[ch], sgx[ch] = s1, s2
+		}
+	},
+	"lsf_bn_grad_x": func(a kargs) {
+		x, g, gamma, mean, vr, sg, sgx, dx := a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.p(6), a.p(7)
+		b, c, sz, eps, train := a.i(8), a.i(9), a.i(10), a.f(11), a.i(12)
+		for i := 0; i < b*c*sz; i++ {
+			ch := (i / sz) % c
+			rs := 1 / float32(math.Sqrt(float64(vr[ch]+eps)))
+			if train == 0 {
+				dx[i] = gamma[ch] * rs * g[i]
+				continue
+			}
+			n, xh := float32(b*sz), (x[i]-mean[ch])*rs
+			dx[i] = gamma[ch] * rs * (g[i] - sg[ch]/n - xh*sgx[ch]/n)
+		}
+	},
+	"lsf_im2col2d": func(a kargs) { fakeIm2col(a, false) },
+	"lsf_col2im2d": func(a kargs) { fakeIm2col(a, true) },
+	"lsf_adam": func(a kargs) {
+		p, g, m, v, n := a.p(0), a.p(1), a.p(2), a.p(3), a.i(4)
+		lr, b1, b2, eps, wd, keep := a.f(5), a.f(6), a.f(7), a.f(8), a.f(9), a.f(10)
+		for i := 0; i < n; i++ {
+			pi := keep * p[i]
+			gi := g[i] + wd*pi
+			m[i] = b1*m[i] + (1-b1)*gi
+			v[i] = b2*v[i] + (1-b2)*gi*gi
+			p[i] = pi - lr*m[i]/(float32(math.Sqrt(float64(v[i])))+eps)
+			g[i] = 0
+		}
+	},
+}
+
+// fakeSlice is lsf_slice_get (put false) and lsf_slice_put.
+func fakeSlice(a kargs, put bool) {
+	x, y, outer, n, inner, start, count := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4), a.i(5), a.i(6)
+	for i := 0; i < outer*count*inner; i++ {
+		k, j, o := i%inner, (i/inner)%count, i/(inner*count)
+		at := (o*n+start+j)*inner + k
+		if put {
+			y[at] = x[i]
+		} else {
+			y[i] = x[at]
+		}
+	}
+}
+
+// fakeIm2col is lsf_im2col2d (col false) and lsf_col2im2d.
+func fakeIm2col(a kargs, back bool) {
+	src, dst := a.p(0), a.p(1)
+	ch, h, w, kh, kw, sh, sw, ph, pw, oh, ow := a.i(2), a.i(3), a.i(4), a.i(5), a.i(6), a.i(7), a.i(8), a.i(9), a.i(10), a.i(11), a.i(12)
+	for i := 0; i < ch*kh*kw*oh*ow; i++ {
+		ox, oy, row := i%ow, (i/ow)%oh, i/(ow*oh)
+		kx, ky, c := row%kw, (row/kw)%kh, row/(kw*kh)
+		y, x := oy*sh-ph+ky, ox*sw-pw+kx
+		inside := y >= 0 && y < h && x >= 0 && x < w
+		switch {
+		case back && inside:
+			dst[(c*h+y)*w+x] += src[i]
+		case !back && inside:
+			dst[i] = src[(c*h+y)*w+x]
+		case !back:
+			dst[i] = 0
+		}
+	}
+}
+
+// fakeLogSumExp returns a row's max and Σ exp(x − max).
+func fakeLogSumExp(x []float32) (m, s float32) {
+	m = float32(-3e38)
+	for _, v := range x {
+		m = max(m, v)
+	}
+	for _, v := range x {
+		s += float32(math.Exp(float64(v - m)))
+	}
+	return m, s
+}
