@@ -80,3 +80,43 @@ func TestReshapeRejectsSizeChange(t *testing.T) {
 		t.Fatal("reshape 6 → 8 elements accepted")
 	}
 }
+
+func TestSliceAxisAsGradients(t *testing.T) {
+	// Two slices of one node along the middle axis, each given another
+	// shape (the fused encoders' packed outputs are read this way): the
+	// backward pads a gradient of the new shape back into the sliced axis,
+	// and both pads add into x's gradient.
+	nntest.Check(t, func(c *nn.Ctx) (*G.Node, G.Nodes, error) {
+		x := G.NewTensor(c.Graph(), c.Dtype(), 3, G.WithShape(3, 10, 4), G.WithName("x"), G.WithValue(nntest.RandInput(11, 1, 3, 10, 4)))
+		a, err := nn.SliceAxisAs(x, 1, 2, 5, []int{9, 4})
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := nn.SliceAxisAs(x, 1, 4, 10, []int{72})
+		if err != nil {
+			return nil, nil, err
+		}
+		y, err := nn.Linear{In: 4, Out: 5}.Forward(c.Sub("a"), a)
+		if err != nil {
+			return nil, nil, err
+		}
+		l1, err := nntest.WeightedSum(y, 12)
+		if err != nil {
+			return nil, nil, err
+		}
+		l2, err := nntest.WeightedSum(b, 13)
+		if err != nil {
+			return nil, nil, err
+		}
+		loss, err := G.Add(l1, l2)
+		return loss, G.Nodes{x}, err
+	}, nntest.Options{MinChecked: 3, Entries: 20})
+}
+
+func TestSliceAxisAsRejectsWrongSize(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewTensor(g, G.Float64, 2, G.WithShape(4, 6), G.WithName("x"))
+	if _, err := nn.SliceAxisAs(x, 1, 0, 3, []int{5, 2}); err == nil {
+		t.Fatal("a 4×3 slice given shape 5×2 was accepted")
+	}
+}
