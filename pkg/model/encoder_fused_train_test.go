@@ -110,17 +110,25 @@ func trainEncoders(t *testing.T, dt tensor.Dtype, fused bool, steps int) []float
 func TestFusedTrainingFollowsUnrolled(t *testing.T) {
 	// Same seed, same data, same optimiser: the fused encoders' loss curve
 	// is the unrolled one's. In float64 the two graphs differ only by
-	// summation order (~1e-16), which flips no spike in 40 steps: the
-	// curves agree to 1e-9. In float32 (the training dtype) the first steps
-	// agree to rounding; later a membrane within float32 rounding of θ can
-	// fire in one build and not in the other, after which the runs drift
-	// apart by a few per cent (measured: ≤ 0.05 in loss, from 1.4 down to
-	// 0.02), so later steps get an absolute bound. Both must learn.
+	// summation order (~1e-16), which surrogate-gradient training amplifies
+	// until one membrane lands on the other side of θ in one build only
+	// (the mechanism measured in TestBenchSmallFusedCurveFollowsUnrolled).
+	// Measured: losses equal to 1e-12 through step 37, then a first flip
+	// (|Δ| 8.5e-6 at loss 0.02) and at most 2.4e-4 up to step 59; with
+	// the Adam update's arithmetic in another (equivalent) order no flip
+	// came within the 40 steps. So float64 gets 1e-9 for 30 steps and 1e-3
+	// after. In
+	// float32 (the training dtype) the first steps agree to rounding; later
+	// a membrane within float32 rounding of θ fires in one build and not
+	// in the other, after which the runs drift apart by a few per cent
+	// (measured: ≤ 0.05 in loss, from 1.4 down to 0.02), so later steps get
+	// an absolute bound. Both must learn.
 	const steps = 40
 	for _, tc := range []struct {
 		dt          tensor.Dtype
-		early, late float64 // bounds on |Δloss| for steps < 5 and after
-	}{{tensor.Float64, 1e-9, 1e-9}, {tensor.Float32, 1e-5, 0.08}} {
+		strict      int     // steps held to the early bound
+		early, late float64 // bounds on |Δloss| for the strict steps and after
+	}{{tensor.Float64, 30, 1e-9, 1e-3}, {tensor.Float32, 5, 1e-5, 0.08}} {
 		ref := trainEncoders(t, tc.dt, false, steps)
 		fused := trainEncoders(t, tc.dt, true, steps)
 		worst := 0.0
@@ -128,7 +136,7 @@ func TestFusedTrainingFollowsUnrolled(t *testing.T) {
 			d := math.Abs(fused[i] - ref[i])
 			worst = math.Max(worst, d)
 			tol := tc.late
-			if i < 5 {
+			if i < tc.strict {
 				tol = tc.early
 			}
 			if math.IsNaN(fused[i]) || d > tol*math.Max(1, math.Abs(ref[i])) {
