@@ -93,9 +93,13 @@ type benchResult struct {
 	AllocsPerStep     float64
 	Steps             int
 	LastLoss          float64
+	// Device is where the steps ran (runDevice.Name); HostSteps lists the
+	// op families a GPU machine ran as host fallbacks.
+	Device    string
+	HostSteps []string
 }
 
-func runBench(ctx context.Context, opts *benchOptions) error {
+func runBench(ctx context.Context, opts *benchOptions) (err error) {
 	if opts.Threads < 0 {
 		return usagef("--threads %d: want a positive number of cores", opts.Threads)
 	}
@@ -106,9 +110,11 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := checkDevice(cfg); err != nil {
+	dev, err := openDevice(cfg)
+	if err != nil {
 		return err
 	}
+	defer dev.closeInto(&err)
 	if opts.SpikeSteps > 0 {
 		for name, mc := range cfg.Model.Modalities {
 			mc.NumSpikeSteps = opts.SpikeSteps
@@ -123,11 +129,21 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 	if err != nil {
 		return usagef("model: %v", err)
 	}
-	r, err := bench(ctx, net, res, opts)
+	r, err := bench(ctx, net, res, opts, dev)
 	if err != nil {
 		return err
 	}
 	out := opts.IO.Out
+	if r.Device != "cpu" {
+		fmt.Fprintf(out, "device: %s\n", r.Device)
+	}
+	if dev.Train != nil {
+		hs := "none"
+		if len(r.HostSteps) > 0 {
+			hs = strings.Join(r.HostSteps, ", ")
+		}
+		fmt.Fprintf(out, "host steps: %s\n", hs)
+	}
 	fmt.Fprintf(out, "model: %d parameters, modalities %s, fusion %s\n", r.Params, strings.Join(net.Names(), ", "), res.Network.Fusion.Strategy)
 	fmt.Fprintf(out, "timing: steps=%d median_ms=%.3f min_ms=%.3f max_ms=%.3f samples_per_s=%.1f bytes_per_step=%.0f allocs_per_step=%.0f peak_rss_mib=%.1f last_loss=%.4f\n",
 		r.Steps, r.MedianMS, r.MinMS, r.MaxMS, float64(r.Batch)*r.StepsPS, r.BytesPerStep, r.AllocsPerStep, r.PeakRSSMB, r.LastLoss)
@@ -136,8 +152,10 @@ func runBench(ctx context.Context, opts *benchOptions) error {
 	return err
 }
 
-// bench builds the graph and times its steps.
-func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *benchOptions) (*benchResult, error) {
+// bench builds the graph and times its steps on dev: vm.Machine and the
+// host Adam on the CPU, the device's executor and its Adam step
+// otherwise.
+func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *benchOptions, dev *runDevice) (*benchResult, error) {
 	store, err := nn.NewStore(res.Dtype, res.Run.Seed)
 	if err != nil {
 		return nil, err
@@ -149,7 +167,6 @@ func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *
 	if err != nil {
 		return nil, err
 	}
-	var m *vm.Machine
 	var learn G.Nodes
 	var opt *train.Adam
 	if training {
@@ -160,10 +177,8 @@ func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *
 		if opt, err = train.NewAdam(train.AdamConfig{LR: res.Train.LR}); err != nil {
 			return nil, err
 		}
-		m, err = vm.New(g, learn)
-	} else {
-		m, err = vm.New(g, nil, vm.EvalMode())
 	}
+	m, x, err := benchMachine(g, mg, learn, training, dev.Train)
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +195,13 @@ func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *
 		if err := m.RunAll(); err != nil {
 			return err
 		}
-		if training {
-			return opt.Step(learn)
+		switch {
+		case !training:
+			return nil
+		case x != nil:
+			return x.AdamStep(opt.Config(), learn...)
 		}
-		return nil
+		return opt.Step(learn)
 	}
 	for i := 0; i < opts.Warmup; i++ {
 		if err := step(); err != nil {
@@ -227,7 +245,37 @@ func bench(ctx context.Context, net *model.Network, res *config.Resolved, opts *
 		BytesPerStep:  float64(after.TotalAlloc-before.TotalAlloc) / n,
 		AllocsPerStep: float64(after.Mallocs-before.Mallocs) / n,
 		LastLoss:      loss,
+		Device:        dev.Name,
+		HostSteps:     hostSteps(x),
 	}, nil
+}
+
+// benchMachine returns the executor of the bench graph: vm.Machine on the
+// CPU (x nil), else the device's (x is the same machine), fetching the
+// loss.
+func benchMachine(g *G.ExprGraph, mg *model.Graph, learn G.Nodes, training bool, dev train.Device) (G.VM, train.Executor, error) {
+	if dev == nil {
+		if training {
+			m, err := vm.New(g, learn)
+			return m, nil, err
+		}
+		m, err := vm.New(g, nil, vm.EvalMode())
+		return m, nil, err
+	}
+	x, err := dev.NewExecutor(g, learn, G.Nodes{mg.Loss}, !training)
+	if err != nil {
+		return nil, nil, fmt.Errorf("device: %w", err)
+	}
+	return x, x, nil
+}
+
+// hostSteps is the executor's list of host-fallback op families, for
+// executors that report one (the CUDA Machine's HostSteps).
+func hostSteps(x train.Executor) []string {
+	if h, ok := x.(interface{ HostSteps() []string }); ok {
+		return h.HostSteps()
+	}
+	return nil
 }
 
 // randomFeed draws one batch of inputs and labels of the graph's shapes:

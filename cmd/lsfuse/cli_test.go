@@ -41,6 +41,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad --set", []string{"config", "print", "-c", quickstart, "--set", "train.lr=fast"}, []string{`train.lr: want a number, got "fast"`}},
 		{"bad shorthand value", []string{"config", "print", "-c", quickstart, "--fusion-strategy", "eraly"}, []string{`model.fusion_strategy: unknown value "eraly"`, `did you mean "early"?`}},
 		{"cuda", []string{"train", "-c", quickstart, "--device", "cuda"}, []string{"--device cuda: ", "use --device cpu"}},
+		{"bench cuda", []string{"bench", "-c", "../../configs/bench-small.yaml", "--device", "cuda"}, []string{"--device cuda: ", "use --device cpu"}},
+		{"eval bad device", []string{"eval", "--checkpoint", "x", "--device", "gpu"}, []string{`--device "gpu": want cpu, cuda or auto`}},
 		{"no data", []string{"train", "-c", "../../configs/bench-small.yaml", "--run-dir", dir}, []string{"data.train: no training manifest"}},
 		{"missing manifest", []string{"train", "-c", quickstart, "--set", "data.train=" + filepath.Join(dir, "m.csv"), "--run-dir", dir}, []string{"data.train: manifest", "m.csv does not exist"}},
 		{"missing built-in dataset", []string{"train", "-c", quickstart, "--set", "data.builtin=avdigits", "--set", "data.train=", "--set", "data.dir=" + filepath.Join(dir, "av"), "--run-dir", dir},

@@ -3,21 +3,45 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/lsfuse/lsfuse/pkg/config"
 	"github.com/lsfuse/lsfuse/pkg/cuda"
 )
 
-// checkDevice resolves run.device (cuda.Resolve): cpu runs as is; auto
-// runs on the CPU unless a CUDA driver, cuBLAS, NVRTC and a GPU are found
-// and this build can train there; cuda without them is a usage error (exit
-// 2) naming what is missing: the driver, a library or the device.
+// openDevice resolves run.device (cuda.Resolve): cpu runs as is; auto
+// runs on the GPU when a CUDA driver, cuBLAS, NVRTC and a GPU are found
+// (and the run is float32), else on the CPU; cuda without them is a usage
+// error (exit 2) naming what is missing: the driver, a library or the
+// device. On CUDA it opens device 0 (cuda.OpenSession) for the trainer.
 //
-// Only builds with -tags lsfuse_cuda link pkg/cuda: loading libraries at run time
-// (purego's dlopen) makes the binary depend on the system's libc, and the
-// default lsfuse stays one static binary until the GPU executor exists.
-func checkDevice(cfg *config.Config) error {
-	if _, err := cuda.Resolve(cfg.Run.Device, cuda.Probe); err != nil {
-		return usagef("--device %s: %v", cfg.Run.Device, err)
+// Only builds with -tags lsfuse_cuda link pkg/cuda: loading libraries at
+// run time (purego's dlopen) makes the binary depend on the system's libc,
+// and the default lsfuse stays one static binary.
+func openDevice(cfg *config.Config) (*runDevice, error) {
+	req := cfg.Run.Device
+	if cfg.Run.Dtype == "float64" {
+		switch req {
+		case "cuda":
+			return nil, usagef("--device cuda: the CUDA executor runs float32 graphs only: set run.dtype float32 or use --device cpu")
+		case "auto", "":
+			return &runDevice{Name: "cpu (run.dtype float64: the CUDA executor is float32 only)"}, nil
+		}
 	}
-	return nil
+	sel, err := cuda.Resolve(req, cuda.Probe)
+	if err != nil {
+		return nil, usagef("--device %s: %v", req, err)
+	}
+	if sel.Device != "cuda" {
+		name := "cpu"
+		if sel.Reason != "" {
+			name += " (" + sel.Reason + ")"
+		}
+		return &runDevice{Name: name}, nil
+	}
+	s, err := cuda.OpenSession(0)
+	if err != nil {
+		return nil, fmt.Errorf("--device %s: opening the GPU: %w", req, err)
+	}
+	return &runDevice{Train: cuda.TrainDevice(s), Name: "cuda: " + s.Info.String(), close: s.Close}, nil
 }

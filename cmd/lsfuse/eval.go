@@ -41,8 +41,13 @@ type evalOptions struct {
 	Beam int
 	// Captions is how many generated captions the text report shows.
 	Captions int
-	Sets     []string
-	Environ  []string
+	// Device is cpu, cuda or auto ("": auto). The checkpoint's run.device
+	// says where it was trained, which does not bind where it is
+	// evaluated. The evaluation passes run there; caption generation and
+	// attention maps run on the CPU.
+	Device  string
+	Sets    []string
+	Environ []string
 }
 
 func newEvalCmd(ios *IOStreams, runF func(context.Context, *evalOptions) error) *cobra.Command {
@@ -74,6 +79,11 @@ with corpus BLEU-4 against the label captions, showing a few of them.`,
 			default:
 				return usagef("--split %q: want train, val or test", opts.Split)
 			}
+			switch opts.Device {
+			case "", "cpu", "cuda", "auto":
+			default:
+				return usagef("--device %q: want cpu, cuda or auto", opts.Device)
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -92,6 +102,7 @@ with corpus BLEU-4 against the label captions, showing a few of them.`,
 	f.IntVar(&opts.Beam, "beam", 0, "caption heads: beam width of generation (default: the model's caption.beam_size; 1 is greedy)")
 	f.IntVar(&opts.Captions, "captions", 5, "caption heads: how many generated captions to show")
 	f.StringArrayVar(&opts.Sets, "set", nil, "override a run-time key of the embedded config, e.g. --set data.test=other.csv")
+	f.StringVar(&opts.Device, "device", "", "cpu, cuda or auto for the evaluation passes (default auto, whatever device the checkpoint was trained on)")
 	return cmd
 }
 
@@ -124,12 +135,24 @@ type captionText struct {
 	Reference string `json:"reference"`
 }
 
-func runEval(_ context.Context, opts *evalOptions) error {
+func runEval(_ context.Context, opts *evalOptions) (err error) {
 	cm, err := openCheckpointModel(opts.Checkpoint, opts.Sets, opts.Environ, "map labels and tokens")
 	if err != nil {
 		return err
 	}
 	ckpt, cfg, res, net, store := cm.ckpt, cm.cfg, cm.res, cm.net, cm.store
+	cfg.Run.Device = opts.Device
+	if cfg.Run.Device == "" {
+		cfg.Run.Device = "auto"
+	}
+	dev, err := openDevice(cfg)
+	if err != nil {
+		return err
+	}
+	defer dev.closeInto(&err)
+	if dev.Name != "cpu" {
+		fmt.Fprintf(opts.IO.ErrOut, "device: %s\n", dev.Name)
+	}
 	plan := cfg.DataPlan()
 	var ds data.Dataset
 	rep := evalReport{Checkpoint: opts.Checkpoint, Head: res.Network.Head, Classes: ckpt.Stats.Categories}
@@ -161,7 +184,7 @@ func runEval(_ context.Context, opts *evalOptions) error {
 	if batch <= 0 {
 		batch = res.Train.BatchSize
 	}
-	r, err := train.Evaluate(net, store, ds, batch, train.EvalOptions{Ablate: !opts.NoAblation, Workers: res.Train.Workers, BeamSize: opts.Beam})
+	r, err := train.Evaluate(net, store, ds, batch, train.EvalOptions{Ablate: !opts.NoAblation, Workers: res.Train.Workers, BeamSize: opts.Beam, Device: dev.Train})
 	if err != nil {
 		return err
 	}

@@ -96,9 +96,11 @@ func runTrain(ctx context.Context, opts *trainOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := checkDevice(cfg); err != nil {
+	dev, err := openDevice(cfg)
+	if err != nil {
 		return err
 	}
+	defer dev.closeInto(&err)
 	runDir := filepath.Join(cfg.Run.Dir, cfg.Run.Name)
 	var resumePath string
 	if opts.Resume != "" {
@@ -148,7 +150,7 @@ func runTrain(ctx context.Context, opts *trainOptions) (err error) {
 	if lead {
 		hooks = append(hooks, newProgress(opts.IO.ErrOut, opts.IO.ErrTTY, cfg.Train.LogEvery))
 	}
-	tr, err := train.New(net, store, ds.Train, ds.Val, res.Train, train.Options{RunDir: runDir, Hooks: hooks, Meta: meta, Comm: comm})
+	tr, err := train.New(net, store, ds.Train, ds.Val, res.Train, train.Options{RunDir: runDir, Hooks: hooks, Meta: meta, Comm: comm, Device: dev.Train})
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "train.") {
 			return usageError{err}
@@ -163,6 +165,9 @@ func runTrain(ctx context.Context, opts *trainOptions) (err error) {
 	if lead {
 		if err := writeRunFiles(runDir, yamlCfg, ds.Stats); err != nil {
 			return err
+		}
+		if dev.Name != "cpu" {
+			fmt.Fprintf(opts.IO.ErrOut, "device: %s\n", dev.Name)
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "run %s: %s", runDir, ds.summary())
 		if comm.Size() > 1 {
@@ -182,7 +187,7 @@ func runTrain(ctx context.Context, opts *trainOptions) (err error) {
 	if !lead {
 		return nil
 	}
-	return reportRun(opts.IO, net, res, ds, result)
+	return reportRun(opts.IO, net, res, ds, result, dev.Train)
 }
 
 // checkSchedule rejects a warm-up longer than a cosine schedule's run,
@@ -239,8 +244,8 @@ func writeRunFiles(runDir string, yamlCfg []byte, stats *data.Stats) error {
 }
 
 // reportRun prints the run's outcome on stdout and, when the data has a
-// test part, evaluates best.ckpt on it.
-func reportRun(ios *IOStreams, net *model.Network, res *config.Resolved, ds *datasets, r train.Result) error {
+// test part, evaluates best.ckpt on it (on dev; nil: the CPU).
+func reportRun(ios *IOStreams, net *model.Network, res *config.Resolved, ds *datasets, r train.Result, dev train.Device) error {
 	out := ios.Out
 	fmt.Fprintf(out, "trained %d epochs (%d steps)", r.Epochs, r.Steps)
 	if r.EarlyStopped {
@@ -265,7 +270,7 @@ func reportRun(ios *IOStreams, net *model.Network, res *config.Resolved, ds *dat
 	if err != nil {
 		return err
 	}
-	ev, err := train.Evaluate(net, store, ds.Test, res.Train.BatchSize, train.EvalOptions{Workers: res.Train.Workers})
+	ev, err := train.Evaluate(net, store, ds.Test, res.Train.BatchSize, train.EvalOptions{Workers: res.Train.Workers, Device: dev})
 	if err != nil {
 		return fmt.Errorf("evaluating %s on the test set: %w", r.BestCheckpoint, err)
 	}

@@ -57,22 +57,17 @@ type DataPlan struct {
 	MaxTrainSamples, MaxEvalSamples int
 }
 
-// DeviceNotAvailable is the message for --device cuda in a build without
-// a CUDA backend.
-const DeviceNotAvailable = "CUDA backend not available in this build: use --device cpu (or auto)"
-
 // Resolve converts a validated config into the library option structs. It
 // fails (with an *Error) when the configuration cannot be run as is: a
-// device this build lacks, or a size only the data can tell (the class
-// count, a built vocabulary) still 0 — call SetDataSizes first.
+// size only the data can tell (the class count, a built vocabulary) still
+// 0 — call SetDataSizes first. run.device is passed through as set (cpu,
+// cuda or auto): whether this build and machine can run it is the
+// command's question (cmd/lsfuse's openDevice).
 func Resolve(c *Config) (*Resolved, error) {
 	var l errorList
 	r := &Resolved{Export: c.Export, Run: c.Run, RunDir: filepath.Join(c.Run.Dir, c.Run.Name), Train: c.TrainConfig()}
-	switch c.Run.Device {
-	case "cuda":
-		l.add(&Error{Key: "run.device", Msg: DeviceNotAvailable})
-	default:
-		r.Run.Device = "cpu"
+	if r.Run.Device == "" {
+		r.Run.Device = "auto"
 	}
 	r.Dtype = tensor.Float32
 	if c.Run.Dtype == "float64" {

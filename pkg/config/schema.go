@@ -471,8 +471,9 @@ type RunConfig struct {
 	// Seed (run.seed, int): seeds initialisation, shuffling, splits, dropout
 	// and augmentation. Default 1.
 	Seed int64 `mapstructure:"seed"`
-	// Device (run.device, string): cpu, cuda or auto (cpu when no CUDA
-	// backend is built in). Default auto.
+	// Device (run.device, string): cpu, cuda or auto (CUDA when the build
+	// has the backend and a driver and GPU are found, else cpu). Default
+	// auto.
 	Device string `mapstructure:"device"`
 	// Dtype (run.dtype, string): float32 or float64 parameters. Default
 	// float32.

@@ -199,6 +199,14 @@ func TestResolveDevice(t *testing.T) {
 		if err != nil || s.Device != "cuda" {
 			t.Errorf("auto with GPU: %+v, %v", s, err)
 		}
+		s, err = Resolve("", noGPU)
+		if err != nil || s.Device != "cpu" || !strings.Contains(s.Reason, "no CUDA device") {
+			t.Errorf("auto without GPU: %+v, %v", s, err)
+		}
+		s, err = Resolve("cuda", gpu)
+		if err != nil || s.Device != "cuda" || s.Probe != h200 {
+			t.Errorf("cuda with GPU: %+v, %v", s, err)
+		}
 	} else {
 		probed = false
 		s, err = Resolve("auto", func() (*ProbeResult, error) { probed = true; return h200, nil })

@@ -24,8 +24,12 @@
 // state shared through a Session, and only input batches going in and the
 // fetched nodes (loss, output) coming out. Its planning runs on the CPU
 // in tests against a fake device whose kernels are Go transcriptions of
-// kernels/*.cu. Probe reports whether a driver, the libraries and a device
-// are present, naming what is missing.
+// kernels/*.cu. TrainDevice hands a Session to the trainer
+// (train.Options.Device, train.EvalOptions.Device): pkg/train sees the GPU
+// only through its train.Device interface and never imports this package,
+// so the default binary stays static (docs/GPU.md). Probe reports whether
+// a driver, the libraries and a device are present, naming what is
+// missing.
 //
 // Errors are values: nothing here panics on a missing library or device.
 package cuda

@@ -89,11 +89,12 @@ func Resolve(requested string, probe func() (*ProbeResult, error)) (Selection, e
 }
 
 // ExecutorAvailable says whether this build can run training graphs on
-// the GPU. The graph executor is not finished (see Lower for the op
-// coverage it implements); until it is, --device cuda reports
-// ErrNoExecutor after confirming the GPU is usable.
-const ExecutorAvailable = false
+// the GPU: the trainer runs them on a Machine through TrainDevice (see
+// Lower for the op coverage and the host fallbacks). While it was false,
+// --device cuda reported ErrNoExecutor after confirming the GPU is usable
+// and auto did not probe.
+const ExecutorAvailable = true
 
-// ErrNoExecutor is the error for --device cuda while ExecutorAvailable is
-// false.
+// ErrNoExecutor is the error for --device cuda in a build whose
+// ExecutorAvailable is false.
 var ErrNoExecutor = fmt.Errorf("the CUDA graph executor is not finished in this build: use --device cpu (or auto)")

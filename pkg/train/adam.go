@@ -51,6 +51,10 @@ func NewAdam(cfg AdamConfig) (*Adam, error) {
 	return &Adam{cfg: cfg, step: map[string]int{}, m: map[string][]float64{}, v: map[string][]float64{}}, nil
 }
 
+// Config returns the hyper-parameters with the defaults filled (what a
+// device's Adam step needs to update exactly as this one).
+func (a *Adam) Config() AdamConfig { return a.cfg }
+
 // SetLR changes the learning rate (schedules call it before each step).
 func (a *Adam) SetLR(lr float64) { a.cfg.LR = lr }
 

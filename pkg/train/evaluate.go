@@ -21,6 +21,10 @@ type EvalOptions struct {
 	// BeamSize is the beam width of caption generation (caption heads);
 	// 0 takes the network's caption beam_size.
 	BeamSize int
+	// Device, when set, runs the evaluation graphs there (the store's
+	// weights are uploaded when first seen); caption generation stays on
+	// the host. Nil runs everything on the CPU.
+	Device Device
 }
 
 // EvalResult is the outcome of Evaluate: the metrics of Metrics (promoted:
@@ -70,11 +74,14 @@ func Evaluate(net *model.Network, store *nn.Store, ds data.Dataset, batch int, o
 	if ds.Len() == 0 {
 		return EvalResult{}, fmt.Errorf("evaluate: the dataset is empty")
 	}
+	if err := checkDeviceDtype(opts.Device, store.Dtype()); err != nil {
+		return EvalResult{}, err
+	}
 	loader, err := data.NewLoader(ds, data.LoaderConfig{BatchSize: batch, Workers: opts.Workers})
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
-	ev := newEvaluator(net, store)
+	ev := newEvaluator(net, store, opts.Device)
 	defer ev.close()
 	ctx := context.Background()
 	acc, err := ev.run(ctx, loader, "")
@@ -111,16 +118,17 @@ func Evaluate(net *model.Network, store *nn.Store, ds data.Dataset, batch int, o
 }
 
 // evaluator keeps one evaluation graph (and caption generator) per batch
-// size over a store.
+// size over a store; the graphs run on dev (nil: the CPU).
 type evaluator struct {
 	net    *model.Network
 	store  *nn.Store
+	dev    Device
 	graphs map[int]*evalGraph
 	gens   map[int]*model.Generator
 }
 
-func newEvaluator(net *model.Network, store *nn.Store) *evaluator {
-	return &evaluator{net: net, store: store, graphs: map[int]*evalGraph{}, gens: map[int]*model.Generator{}}
+func newEvaluator(net *model.Network, store *nn.Store, dev Device) *evaluator {
+	return &evaluator{net: net, store: store, dev: dev, graphs: map[int]*evalGraph{}, gens: map[int]*model.Generator{}}
 }
 
 // captions generates a caption for every sample of one pass of loader
@@ -171,7 +179,7 @@ func (e *evaluator) graph(size int) (*evalGraph, error) {
 	if g, ok := e.graphs[size]; ok {
 		return g, nil
 	}
-	g, err := buildEvalGraph(e.net, e.store, size)
+	g, err := buildEvalGraph(e.net, e.store, size, e.dev)
 	if err != nil {
 		return nil, fmt.Errorf("evaluation graph for batch %d: %w", size, err)
 	}

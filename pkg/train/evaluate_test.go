@@ -80,7 +80,7 @@ func TestEvaluateRegression(t *testing.T) {
 // names the modality (or the labels) and what is expected.
 func TestBatchFeedErrors(t *testing.T) {
 	net := tinyNet(t, netOpts{})
-	eg, err := buildEvalGraph(net, newStoreFor(t, net), 2)
+	eg, err := buildEvalGraph(net, newStoreFor(t, net), 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

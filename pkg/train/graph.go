@@ -8,7 +8,6 @@ import (
 
 	"github.com/lsfuse/lsfuse/pkg/model"
 	"github.com/lsfuse/lsfuse/pkg/nn"
-	"github.com/lsfuse/lsfuse/pkg/vm"
 )
 
 // trainGraph is the network built in training mode for one batch size,
@@ -16,9 +15,13 @@ import (
 // S times the batch's accumulation weight) before differentiation, and a
 // machine that binds gradients to the store's unfrozen parameters.
 type trainGraph struct {
-	g     *G.ExprGraph
-	mg    *model.Graph
-	vm    G.VM
+	g  *G.ExprGraph
+	mg *model.Graph
+	vm G.VM
+	// exec is vm as a device executor (nil on the CPU); stats are the
+	// spike-statistics nodes it must read back after a run.
+	exec  Executor
+	stats G.Nodes
 	learn G.Nodes
 	scale *G.Node
 	noisy bool // the graph has random ops (dropout, modality dropout)
@@ -28,8 +31,8 @@ type trainGraph struct {
 }
 
 // buildTrainGraph builds the training graph for batch samples, seeding
-// its random ops from noiseSeed.
-func buildTrainGraph(net *model.Network, store *nn.Store, batch int, noiseSeed int64) (*trainGraph, error) {
+// its random ops from noiseSeed, run by dev (nil: vm.Machine on the CPU).
+func buildTrainGraph(net *model.Network, store *nn.Store, batch int, noiseSeed int64, dev Device) (*trainGraph, error) {
 	g := G.NewGraph()
 	opts := nn.CtxOptions{Train: true, NoiseSeed: noiseSeed}
 	c := nn.NewCtx(g, store, opts)
@@ -56,15 +59,19 @@ func buildTrainGraph(net *model.Network, store *nn.Store, batch int, noiseSeed i
 	if err != nil {
 		return nil, err
 	}
-	if tg.vm, err = vm.New(g, tg.learn); err != nil {
+	if tg.vm, tg.exec, err = newExecutor(dev, g, mg, tg.learn, false); err != nil {
 		return nil, err
 	}
+	tg.stats = statNodes(mg)
 	return tg, nil
 }
 
 // run binds feed, runs forward and backward with the loss multiplied by
 // scale (gradients add into the bound ones: DESIGN.md fact 4), and returns
-// the unscaled mean loss and the head's output as float64.
+// the unscaled mean loss and the head's output as float64. On a device
+// the spike statistics are read back and the gradients moved into the
+// host's w.Grad() (the device accumulators zeroed), so everything after
+// the run — accumulation windows, unscaling, clipping — is the CPU path's.
 func (tg *trainGraph) run(feed model.Feed, scale float64) (loss float64, out []float64, err error) {
 	if err := tg.mg.Bind(feed); err != nil {
 		return 0, nil, err
@@ -80,7 +87,29 @@ func (tg *trainGraph) run(feed model.Feed, scale float64) (loss float64, out []f
 	if err := tg.vm.RunAll(); err != nil {
 		return 0, nil, err
 	}
+	if err := tg.gradsToHost(); err != nil {
+		return 0, nil, err
+	}
 	return readLossOutput(tg.mg)
+}
+
+// gradsToHost reads a device run's spike statistics and moves its
+// gradients into the host's w.Grad(), zeroing the device accumulators
+// (nothing on the CPU). The host gradients are zero before every run (the
+// trainer zeroes them after accumulating or stepping), so the download
+// equals the CPU's accumulation into them.
+func (tg *trainGraph) gradsToHost() error {
+	x := tg.exec
+	if x == nil {
+		return nil
+	}
+	if err := x.Read(tg.stats...); err != nil {
+		return err
+	}
+	if err := x.DownloadGrads(); err != nil {
+		return err
+	}
+	return x.ZeroGrads()
 }
 
 func (tg *trainGraph) close() {
@@ -95,13 +124,13 @@ type evalGraph struct {
 	vm G.VM
 }
 
-func buildEvalGraph(net *model.Network, store *nn.Store, batch int) (*evalGraph, error) {
+func buildEvalGraph(net *model.Network, store *nn.Store, batch int, dev Device) (*evalGraph, error) {
 	g := G.NewGraph()
 	mg, err := net.Build(nn.NewCtx(g, store, nn.CtxOptions{}), batch)
 	if err != nil {
 		return nil, err
 	}
-	m, err := vm.New(g, nil, vm.EvalMode())
+	m, _, err := newExecutor(dev, g, mg, nil, true)
 	if err != nil {
 		return nil, err
 	}

@@ -161,6 +161,9 @@ func (s *runState) spikeMeans() (layers, modalities map[string]float64) {
 // save writes the run's state to name inside the run directory,
 // atomically (model.SaveCheckpoint: temporary file, fsync, rename).
 func (t *Trainer) save(name string) (string, error) {
+	if err := t.syncHost(); err != nil {
+		return "", fmt.Errorf("checkpoint: device: %w", err)
+	}
 	state := t.opt.State()
 	if t.st.WindowBatches > 0 {
 		for n, a := range t.acc {
@@ -262,6 +265,14 @@ func (t *Trainer) Resume(spec string) error {
 	}
 	if err := t.opt.LoadState(state); err != nil {
 		return fmt.Errorf("resume: %s: %w", path, err)
+	}
+	if t.opts.Device != nil {
+		// Weights the device already holds get the checkpoint's; the
+		// moments go to it as the graphs are built (pushAdam).
+		if err := t.opts.Device.Upload(); err != nil {
+			return fmt.Errorf("resume: device: %w", err)
+		}
+		t.pushed = nil
 	}
 	t.acc = nil
 	for key, ten := range state {

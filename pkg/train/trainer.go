@@ -36,6 +36,11 @@ type Options struct {
 	// to resume); callers should give hooks that print to rank 0 only. See
 	// dist.go.
 	Comm dist.Communicator
+	// Device, when set, runs the training and validation graphs there
+	// (pkg/cuda's TrainDevice; see device.go) instead of vm.Machine, with
+	// Adam stepping on the device. Nil trains on the CPU. The store must
+	// be float32.
+	Device Device
 }
 
 // Trainer trains a network on a dataset; see New and Fit.
@@ -110,6 +115,10 @@ type Trainer struct {
 
 	comm dist.Communicator
 	flat []float64 // the all-reduce buffer of reduceGrads
+
+	// pushed names the learnables whose host Adam state was sent to the
+	// device (Options.Device): from then on the device's is newer.
+	pushed map[string]bool
 }
 
 // Checkpoint file names inside a run directory.
@@ -162,6 +171,9 @@ func New(net *model.Network, store *nn.Store, trainSet, valSet data.Dataset, cfg
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkDeviceDtype(opts.Device, store.Dtype()); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	if trainSet.Len() == 0 {
 		return nil, fmt.Errorf("train: the training set is empty")
@@ -208,7 +220,7 @@ func New(net *model.Network, store *nn.Store, trainSet, valSet data.Dataset, cfg
 		}
 	}
 	t := &Trainer{net: net, store: store, trainSet: trainSet, valSet: valSet, cfg: cfg, opts: opts,
-		hooks: hooks(opts.Hooks), opt: opt, scaler: scaler, plan: plan, ev: newEvaluator(net, store),
+		hooks: hooks(opts.Hooks), opt: opt, scaler: scaler, plan: plan, ev: newEvaluator(net, store, opts.Device),
 		gStage: math.MinInt, metricsOffset: 0, written: map[string]string{}, comm: comm}
 	t.st = runState{Seed: cfg.Seed, BatchSize: cfg.BatchSize, AccumSteps: cfg.AccumSteps, DropLast: cfg.DropLast,
 		Optimizer: cfg.Optimizer, Stop: *stop}
@@ -279,6 +291,11 @@ func (t *Trainer) Fit(ctx context.Context) (res Result, err error) {
 	}
 	if err = t.hooks.start(startInfo); err == nil {
 		err = r.loop()
+	}
+	// The store's tensors get the device's weights back (callers and the
+	// checkpoint below read them).
+	if serr := t.syncHost(); serr != nil {
+		err = errors.Join(err, fmt.Errorf("device: %w", serr))
 	}
 	// With several ranks, an open accumulation window holds only rank 0's
 	// share of the gradients: its state cannot be resumed.
@@ -413,6 +430,9 @@ func (t *Trainer) prepareGraphs(stg stage, e int) error {
 		}
 	}
 	for _, g := range t.graphs {
+		if err := t.pullAdam(g); err != nil { // the device's moments outlive the graph
+			return err
+		}
 		g.close()
 	}
 	t.graphs = map[int]*trainGraph{}
@@ -425,9 +445,13 @@ func (t *Trainer) graph(size int) (*trainGraph, error) {
 	if g, ok := t.graphs[size]; ok {
 		return g, nil
 	}
-	g, err := buildTrainGraph(t.net, t.store, size, noiseSeed(t.st.Seed, t.gEpoch, size))
+	g, err := buildTrainGraph(t.net, t.store, size, noiseSeed(t.st.Seed, t.gEpoch, size), t.opts.Device)
 	if err != nil {
 		return nil, fmt.Errorf("training graph for batch %d (stage %s): %w", size, t.plan.at(t.gEpoch).name, err)
+	}
+	if err := t.pushAdam(g); err != nil {
+		g.close()
+		return nil, err
 	}
 	g.groups = lrGroups(g.learn, t.cfg.ModalityLR)
 	t.graphs[size] = g
@@ -447,6 +471,11 @@ func (r *run) replayNoise(e, k int) error {
 	}
 	if !g.noisy {
 		return nil
+	}
+	if t.opts.Device != nil {
+		if err := t.opts.Device.Download(); err != nil { // the resident running statistics
+			return err
+		}
 	}
 	saved := map[string][]float64{}
 	for _, p := range t.store.Params() {
@@ -488,6 +517,9 @@ func (r *run) replayNoise(e, k int) error {
 		if err := nn.SetFromFloat64(t.store.Lookup(name).Value, v); err != nil {
 			return err
 		}
+	}
+	if t.opts.Device != nil {
+		return t.opts.Device.Upload()
 	}
 	return nil
 }
@@ -671,16 +703,8 @@ func (r *run) step(g *trainGraph, lr float64) (norm float64, skipped bool, err e
 		if norm, err = ClipGlobalNorm(g.learn, t.cfg.ClipNorm); err != nil {
 			return 0, false, err
 		}
-		for _, grp := range g.groups {
-			if grp.mult == 0 {
-				err = ZeroGrads(grp.nodes)
-			} else {
-				t.opt.SetLR(lr * grp.mult)
-				err = t.opt.Step(grp.nodes)
-			}
-			if err != nil {
-				return 0, false, err
-			}
+		if err = t.update(g, lr); err != nil {
+			return 0, false, err
 		}
 	} else {
 		t.st.Skipped++
@@ -724,6 +748,11 @@ func (r *run) endEpoch(stg stage, start time.Time) error {
 	e := t.st.Epoch
 	if err := r.reduceEpoch(); err != nil {
 		return err
+	}
+	// Modality weights, caption generation and checkpoints read the
+	// store's tensors.
+	if err := t.syncHost(); err != nil {
+		return fmt.Errorf("device: %w", err)
 	}
 	trainM := t.st.Train.metrics()
 	var val *Metrics

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/lsfuse/lsfuse/pkg/train"
+)
+
+// runDevice is where a command runs its graphs: openDevice (device_cuda.go
+// in builds with -tags lsfuse_cuda, device_default.go otherwise) resolves
+// run.device into one.
+type runDevice struct {
+	// Train runs the trainer's and Evaluate's graphs; nil is the CPU
+	// (vm.Machine).
+	Train train.Device
+	// Name describes the device for the log: "cpu", "cpu (why auto did
+	// not choose CUDA)" or "cuda: NVIDIA H200 (sm_90, 140 GiB)".
+	Name  string
+	close func() error
+}
+
+// Close releases the device (the GPU session); nil-safe.
+func (d *runDevice) Close() error {
+	if d == nil || d.close == nil {
+		return nil
+	}
+	return d.close()
+}
+
+// closeInto closes d (deferred by commands with a named error result),
+// reporting a failure in *err unless an earlier error is there.
+func (d *runDevice) closeInto(err *error) {
+	if cerr := d.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("closing the device: %w", cerr)
+	}
+}
