@@ -95,10 +95,10 @@ func (m *Machine) AdamState(w *G.Node) (mom, vel []float32, step int, err error)
 	}
 	mom, vel = make([]float32, p.buf.N), make([]float32, p.buf.N)
 	if p.m.N > 0 {
-		if err := m.dev.download(mom, p.m); err != nil {
+		if err := m.dev.downloadAsync(mom, p.m); err != nil {
 			return nil, nil, 0, err
 		}
-		if err := m.dev.download(vel, p.v); err != nil {
+		if err := download(m.dev, vel, p.v); err != nil {
 			return nil, nil, 0, err
 		}
 	}

@@ -25,12 +25,14 @@ type driverAPI struct {
 	cuDevicePrimaryCtxRetain  func(ctx *uintptr, dev int32) int32
 	cuDevicePrimaryCtxRelease func(dev int32) int32
 	cuCtxSetCurrent           func(ctx uintptr) int32
-	cuCtxSynchronize          func() int32
+	cuStreamCreate            func(s *uintptr, flags uint32) int32
+	cuStreamDestroy           func(s uintptr) int32
+	cuStreamSynchronize       func(s uintptr) int32
 	cuMemAlloc                func(p *uintptr, n uint64) int32
 	cuMemFree                 func(p uintptr) int32
-	cuMemcpyHtoD              func(dst uintptr, src unsafe.Pointer, n uint64) int32
-	cuMemcpyDtoH              func(dst unsafe.Pointer, src uintptr, n uint64) int32
-	cuMemsetD32               func(dst uintptr, v uint32, n uint64) int32
+	cuMemcpyHtoDAsync         func(dst uintptr, src unsafe.Pointer, n uint64, stream uintptr) int32
+	cuMemcpyDtoHAsync         func(dst unsafe.Pointer, src uintptr, n uint64, stream uintptr) int32
+	cuMemsetD32Async          func(dst uintptr, v uint32, n uint64, stream uintptr) int32
 	cuModuleLoadData          func(m *uintptr, image unsafe.Pointer) int32
 	cuModuleUnload            func(m uintptr) int32
 	cuModuleGetFunction       func(f *uintptr, m uintptr, name string) int32
@@ -45,6 +47,7 @@ type blasAPI struct {
 	cublasSgemm        func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32) int32
 	cublasSgemmBatched func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32, count int32) int32
 	cublasGetVersion   func(h uintptr, v *int32) int32
+	cublasSetStream    func(h uintptr, stream uintptr) int32
 }
 
 // rtcAPI holds the NVRTC functions.
@@ -110,13 +113,17 @@ func LoadFrom(dirs []string) (*Runtime, error) {
 			return nil, &MissingError{What: what, Name: lib.String(), Tried: tried, Err: last}
 		}
 	}
+	// The _v2 names are the 64-bit entry points cuda.h maps the plain
+	// names to; cuStreamCreate, cuStreamSynchronize and cuMemsetD32Async
+	// have none.
 	if err := bind(&r.drv, handles[Driver], map[string]string{"cuDeviceTotalMem": "cuDeviceTotalMem_v2",
-		"cuMemAlloc": "cuMemAlloc_v2", "cuMemFree": "cuMemFree_v2", "cuMemcpyHtoD": "cuMemcpyHtoD_v2",
-		"cuMemcpyDtoH": "cuMemcpyDtoH_v2", "cuMemsetD32": "cuMemsetD32_v2"}); err != nil {
+		"cuMemAlloc": "cuMemAlloc_v2", "cuMemFree": "cuMemFree_v2", "cuStreamDestroy": "cuStreamDestroy_v2",
+		"cuMemcpyHtoDAsync": "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync": "cuMemcpyDtoHAsync_v2"}); err != nil {
 		return nil, &MissingError{What: "driver", Name: "libcuda.so.1 lacks " + err.Error()}
 	}
 	if err := bind(&r.blas, handles[CuBLAS], map[string]string{"cublasCreate": "cublasCreate_v2",
-		"cublasDestroy": "cublasDestroy_v2", "cublasSgemm": "cublasSgemm_v2", "cublasGetVersion": "cublasGetVersion_v2"}); err != nil {
+		"cublasDestroy": "cublasDestroy_v2", "cublasSgemm": "cublasSgemm_v2", "cublasGetVersion": "cublasGetVersion_v2",
+		"cublasSetStream": "cublasSetStream_v2"}); err != nil {
 		return nil, &MissingError{What: "library", Name: "cublas", Err: fmt.Errorf("%s lacks %v", r.Paths[CuBLAS], err)}
 	}
 	if err := bind(&r.rtc, handles[NVRTC], nil); err != nil {
@@ -194,16 +201,30 @@ func (r *Runtime) Info(ordinal int) (DeviceInfo, error) {
 	return DeviceInfo{Ordinal: ordinal, Name: cString(&name[0]), Major: int(major), Minor: int(minor), MemBytes: mem}, nil
 }
 
-// Device is an open GPU: its primary context, a cuBLAS handle and the
-// compiled kernel module. Methods must be called from one goroutine at a
-// time (the context is made current on the calling OS thread).
+// Device is an open GPU: its primary context, one stream, a cuBLAS
+// handle bound to that stream and the compiled kernel module. Methods
+// must be called from one goroutine at a time (the context is made
+// current on the calling OS thread).
+//
+// Every kernel launch, GEMM, memset and copy is queued on the device's
+// stream, in call order, and returns without waiting for the GPU. Uploads
+// read their host source before they return (the driver stages pageable
+// memory), so the source may be reused at once. The internal
+// downloadAsync only queues a copy: its destination holds the values after
+// Sync, which waits for the stream. Upload, Download and the exported
+// methods that return data wait themselves.
 type Device struct {
 	rt *Runtime
 	// Info describes the GPU.
 	Info   DeviceInfo
 	dev    int32
 	ctx    uintptr
+	stream uintptr
 	blas   uintptr
+	// held counts the open Hold calls: while it is positive the calling
+	// goroutine is locked to its OS thread with the context current, and
+	// the methods skip their own lock and cuCtxSetCurrent.
+	held   int
 	mu     sync.Mutex
 	module uintptr
 	funcs  map[string]uintptr
@@ -235,17 +256,55 @@ func (r *Runtime) Open(ordinal int) (*Device, error) {
 	if err := d.current(); err != nil {
 		return nil, err
 	}
+	// Flags 0 (not CU_STREAM_NON_BLOCKING): the stream stays ordered with
+	// any work the legacy default stream gets (cuMemFree, cuModuleLoad).
+	if c := r.drv.cuStreamCreate(&d.stream, 0); c != 0 {
+		r.drv.cuDevicePrimaryCtxRelease(d.dev)
+		return nil, fmt.Errorf("cuda: create stream: %w", r.cuErr(c))
+	}
 	if s := r.blas.cublasCreate(&d.blas); s != 0 {
+		d.close()
 		return nil, fmt.Errorf("cuda: cublasCreate: status %d", s)
+	}
+	if s := r.blas.cublasSetStream(d.blas, d.stream); s != 0 {
+		d.close()
+		return nil, fmt.Errorf("cuda: cublasSetStream: status %d", s)
 	}
 	return d, nil
 }
 
+// Hold locks the calling goroutine to its OS thread and makes the
+// device's context current there once, for a batch of calls (a Machine's
+// RunAll: about a thousand launches a step) that then skip the per-call
+// lock and cuCtxSetCurrent. Call the returned func to release it; holds
+// nest.
+func (d *Device) Hold() (release func(), err error) {
+	runtime.LockOSThread()
+	if d.held == 0 {
+		if err := d.current(); err != nil {
+			runtime.UnlockOSThread()
+			return nil, err
+		}
+	}
+	d.held++
+	return func() {
+		d.held--
+		runtime.UnlockOSThread()
+	}, nil
+}
+
+// hold is Hold for the device interface.
+func (d *Device) hold() (func(), error) { return d.Hold() }
+
 // enter pins the goroutine to its OS thread and makes the device's
 // context current there (a CUDA context is per thread; goroutines move
 // between threads); the returned func unpins. Every method that calls the
-// driver or cuBLAS runs inside one.
+// driver or cuBLAS runs inside one. Inside a Hold it does nothing: the
+// thread is pinned and the context current already.
 func (d *Device) enter() func() {
+	if d.held > 0 {
+		return func() {}
+	}
 	runtime.LockOSThread()
 	_ = d.current()
 	return runtime.UnlockOSThread
@@ -259,9 +318,19 @@ func (d *Device) current() error {
 	return nil
 }
 
-// Close releases the cuBLAS handle, the module and the context.
+// Close waits for the stream and releases the cuBLAS handle, the stream,
+// the module and the context.
 func (d *Device) Close() error {
 	defer d.enter()()
+	return d.close()
+}
+
+// close is Close inside enter.
+func (d *Device) close() error {
+	var err error
+	if d.stream != 0 {
+		err = d.rt.cuErr(d.rt.drv.cuStreamSynchronize(d.stream))
+	}
 	if d.blas != 0 {
 		d.rt.blas.cublasDestroy(d.blas)
 		d.blas = 0
@@ -270,17 +339,23 @@ func (d *Device) Close() error {
 		d.rt.drv.cuModuleUnload(d.module)
 		d.module = 0
 	}
+	if d.stream != 0 {
+		d.rt.drv.cuStreamDestroy(d.stream)
+		d.stream = 0
+	}
 	if d.ctx != 0 {
 		d.rt.drv.cuDevicePrimaryCtxRelease(d.dev)
 		d.ctx = 0
 	}
-	return nil
+	return err
 }
 
-// Sync waits for all queued work on the device.
+// Sync waits for all work queued on the device's stream: after it the
+// destinations of queued downloads hold their values, and errors of
+// queued kernels surface here.
 func (d *Device) Sync() error {
 	defer d.enter()()
-	return d.rt.cuErr(d.rt.drv.cuCtxSynchronize())
+	return d.rt.cuErr(d.rt.drv.cuStreamSynchronize(d.stream))
 }
 
 // Alloc allocates n float32 values of device memory, zeroed.
@@ -293,7 +368,7 @@ func (d *Device) Alloc(n int) (Buffer, error) {
 	if c := d.rt.drv.cuMemAlloc(&p, uint64(4*n)); c != 0 {
 		return Buffer{}, fmt.Errorf("cuda: alloc %d bytes: %w", 4*n, d.rt.cuErr(c))
 	}
-	if c := d.rt.drv.cuMemsetD32(p, 0, uint64(n)); c != 0 {
+	if c := d.rt.drv.cuMemsetD32Async(p, 0, uint64(n), d.stream); c != 0 {
 		return Buffer{}, d.rt.cuErr(c)
 	}
 	return Buffer{Ptr: p, N: n}, nil
@@ -305,7 +380,9 @@ func (d *Device) Free(b Buffer) error {
 	return d.rt.cuErr(d.rt.drv.cuMemFree(b.Ptr))
 }
 
-// Upload copies host values into b (len(src) ≤ b.N).
+// Upload copies host values into b (len(src) ≤ b.N), queued on the
+// device's stream after the work before it. src is read before Upload
+// returns (cuMemcpyHtoDAsync stages pageable memory at once).
 func Upload[T float32 | int32](d *Device, b Buffer, src []T) error {
 	if len(src) > b.N {
 		return fmt.Errorf("cuda: upload of %d values into a buffer of %d", len(src), b.N)
@@ -314,13 +391,25 @@ func Upload[T float32 | int32](d *Device, b Buffer, src []T) error {
 		return nil
 	}
 	defer d.enter()()
-	err := d.rt.cuErr(d.rt.drv.cuMemcpyHtoD(b.Ptr, unsafe.Pointer(&src[0]), uint64(4*len(src))))
+	err := d.rt.cuErr(d.rt.drv.cuMemcpyHtoDAsync(b.Ptr, unsafe.Pointer(&src[0]), uint64(4*len(src)), d.stream))
 	runtime.KeepAlive(src)
 	return err
 }
 
-// Download copies the first len(dst) values of b to the host.
+// Download copies the first len(dst) values of b to the host, after the
+// work queued before it, and waits for them.
 func Download[T float32 | int32](d *Device, dst []T, b Buffer) error {
+	if err := downloadAsync(d, dst, b); err != nil {
+		return err
+	}
+	return d.Sync()
+}
+
+// downloadAsync queues the copy of the first len(dst) values of b into
+// dst: dst holds them after Sync. dst is Go memory (pageable), for which
+// the driver completes the copy before returning; the contract is kept
+// anyway so that pinned staging buffers can replace it.
+func downloadAsync[T float32 | int32](d *Device, dst []T, b Buffer) error {
 	if len(dst) > b.N {
 		return fmt.Errorf("cuda: download of %d values from a buffer of %d", len(dst), b.N)
 	}
@@ -328,7 +417,7 @@ func Download[T float32 | int32](d *Device, dst []T, b Buffer) error {
 		return nil
 	}
 	defer d.enter()()
-	err := d.rt.cuErr(d.rt.drv.cuMemcpyDtoH(unsafe.Pointer(&dst[0]), b.Ptr, uint64(4*len(dst))))
+	err := d.rt.cuErr(d.rt.drv.cuMemcpyDtoHAsync(unsafe.Pointer(&dst[0]), b.Ptr, uint64(4*len(dst)), d.stream))
 	runtime.KeepAlive(dst)
 	return err
 }
@@ -358,7 +447,7 @@ func (d *Device) Launch(name string, grid, block [3]uint32, args ...any) error {
 		pin.Pin(&ptrs[0])
 		params = unsafe.Pointer(&ptrs[0])
 	}
-	c := d.rt.drv.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, 0, params, nil)
+	c := d.rt.drv.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, d.stream, params, nil)
 	if c != 0 {
 		return fmt.Errorf("cuda: launch %s: %w", name, d.rt.cuErr(c))
 	}
@@ -452,7 +541,9 @@ func (d *Device) Pointers(addrs []uintptr) (Buffer, error) {
 
 func (d *Device) upload(b Buffer, src []float32) error   { return Upload(d, b, src) }
 func (d *Device) uploadInts(b Buffer, src []int32) error { return Upload(d, b, src) }
-func (d *Device) download(dst []float32, b Buffer) error { return Download(d, dst, b) }
+func (d *Device) downloadAsync(dst []float32, b Buffer) error {
+	return downloadAsync(d, dst, b)
+}
 
 func blasOp(trans bool) int32 {
 	if trans {

@@ -83,8 +83,13 @@ type slot struct {
 	// mutable marks a resident buffer an op updates in place (running
 	// statistics): a host fallback sends its edited mirror back.
 	mutable bool
-	// input is set for nodes uploaded from their host value on every run.
+	// input is set for nodes uploaded from their host value on every run
+	// (and for the outputs of index steps, computed on the host).
 	input bool
+	// hostKnown is set when the node's bound value is its current value
+	// (inputs, constants, index steps): the host reads it without a
+	// download.
+	hostKnown bool
 	// ints marks an int32 buffer (an index input).
 	ints    bool
 	scratch []int32
@@ -181,6 +186,9 @@ func (m *Machine) build(g *G.ExprGraph, learn G.Nodes) error {
 		return fmt.Errorf("cuda: %w", err)
 	}
 	for _, n := range sorted {
+		if indexFamilies[Family(n.Op())] {
+			continue // integer results computed on the host (indexStep)
+		}
 		if err := checkDtype(n); err != nil {
 			return err
 		}
@@ -317,7 +325,7 @@ func (m *Machine) leaf(n *G.Node, learnable, updated bool) (*slot, error) {
 		m.params = append(m.params, s)
 		return s, nil
 	}
-	s.input = true
+	s.input, s.hostKnown = true, true
 	s.ints = n.Dtype() != tensor.Float32
 	var err error
 	if s.buf, err = m.alloc(size(n)); err != nil {
@@ -329,7 +337,7 @@ func (m *Machine) leaf(n *G.Node, learnable, updated bool) (*slot, error) {
 
 // constant uploads the bound value of an op node without inputs once.
 func (m *Machine) constant(n *G.Node) error {
-	s := &slot{node: n}
+	s := &slot{node: n, hostKnown: true}
 	m.slots[n] = s
 	var err error
 	if s.buf, err = m.alloc(size(n)); err != nil {
@@ -350,6 +358,9 @@ func (m *Machine) addStep(n *G.Node, r Rule, in []*slot) error {
 	out := &slot{node: n}
 	m.slots[n] = out
 	st.out = out
+	if indexFamilies[st.fam] {
+		return m.indexStep(st)
+	}
 	if r.Kind == View && len(in) == 1 && !in[0].ints && size(in[0].node) == size(n) {
 		out.buf = in[0].buf
 		return nil // no work: same device memory, another shape
@@ -411,7 +422,19 @@ func (m *Machine) addGrad(w *G.Node) error {
 
 // RunAll uploads the inputs, runs every step, adds the learnables'
 // gradients into their accumulators and downloads the fetched nodes.
+//
+// The whole run holds the device (one OS thread pinned, the context made
+// current once) and queues every copy, launch and GEMM on the device's
+// one stream without waiting: the host waits only where it needs values
+// — before a host fallback that reads device buffers (one Sync for all
+// its inputs) and once at the end for the fetched nodes. An error of a
+// kernel queued earlier surfaces at the next Sync.
 func (m *Machine) RunAll() error {
+	release, err := m.dev.hold()
+	if err != nil {
+		return err
+	}
+	defer release()
 	for _, s := range m.params {
 		if v, ok := s.node.Value().(*tensor.Dense); !ok || v.Uintptr() != s.param.host.Uintptr() {
 			return fmt.Errorf("cuda: parameter %s was rebound on the host after the machine was built: "+
@@ -441,12 +464,7 @@ func (m *Machine) RunAll() error {
 			return fmt.Errorf("cuda: gradient of %s: %w", a.of.Name(), err)
 		}
 	}
-	for _, s := range m.out {
-		if err := m.fetchSlot(s); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.fetchSlots(m.out, true)
 }
 
 // runStep runs one step, timing it when profiling.
@@ -500,17 +518,33 @@ func (m *Machine) uploadInput(s *slot) error {
 	return m.dev.upload(s.buf, f)
 }
 
-// fetchSlot downloads a node's device value into its host mirror and
-// binds the mirror to the node.
-func (m *Machine) fetchSlot(s *slot) error {
-	v, err := m.hostValue(s)
-	if err != nil {
-		return err
+// fetchSlots downloads the device values of slots into their host
+// mirrors, waits once, and binds the mirrors to their nodes (inputs and
+// constants keep their bound values). With wait it synchronises even when nothing was
+// downloaded (the end of a run).
+func (m *Machine) fetchSlots(slots []*slot, wait bool) error {
+	queued := wait
+	for _, s := range slots {
+		_, q, err := m.hostValueAsync(s)
+		if err != nil {
+			return err
+		}
+		queued = queued || q
 	}
-	if s.input {
-		return nil
+	if queued {
+		if err := m.dev.Sync(); err != nil {
+			return err
+		}
 	}
-	return G.UnsafeLet(s.node, v)
+	for _, s := range slots {
+		if s.hostKnown {
+			continue
+		}
+		if err := G.UnsafeLet(s.node, s.host); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Read downloads the current device values of nodes of the graph and
@@ -518,16 +552,15 @@ func (m *Machine) fetchSlot(s *slot) error {
 // rather than after every run: spike telemetry (model.EncoderOutput.Stats),
 // attention maps, features.
 func (m *Machine) Read(nodes ...*G.Node) error {
-	for _, n := range nodes {
+	slots := make([]*slot, len(nodes))
+	for i, n := range nodes {
 		s, ok := m.slots[n]
 		if !ok {
 			return fmt.Errorf("cuda: node %s is not in the machine's graph", n.Name())
 		}
-		if err := m.fetchSlot(s); err != nil {
-			return err
-		}
+		slots[i] = s
 	}
-	return nil
+	return m.fetchSlots(slots, false)
 }
 
 // Reset is a no-op kept for G.VM: outputs are overwritten by the next run.
@@ -575,11 +608,11 @@ func (m *Machine) Sync() error {
 // w.Grad() returns (for host-side unscaling, norms, clipping).
 func (m *Machine) DownloadGrads() error {
 	for _, a := range m.grads {
-		if err := m.dev.download(nn.Slice[float32](a.host), a.acc); err != nil {
+		if err := m.dev.downloadAsync(nn.Slice[float32](a.host), a.acc); err != nil {
 			return fmt.Errorf("cuda: gradient of %s: %w", a.of.Name(), err)
 		}
 	}
-	return nil
+	return m.dev.Sync()
 }
 
 // UploadGrads sends the host gradients (w.Grad()) to the device
@@ -610,8 +643,14 @@ func (m *Machine) ScaleGrads(s float64, nodes ...*G.Node) error {
 	})
 }
 
-// eachGrad calls f for the accumulators of nodes (all when empty).
+// eachGrad calls f for the accumulators of nodes (all when empty),
+// holding the device across the launches.
 func (m *Machine) eachGrad(nodes G.Nodes, f func(*gradAcc) error) error {
+	release, err := m.dev.hold()
+	if err != nil {
+		return err
+	}
+	defer release()
 	if len(nodes) == 0 {
 		for _, a := range m.grads {
 			if err := f(a); err != nil {

@@ -11,23 +11,26 @@ import (
 )
 
 // runHost is the host fallback of a step: its inputs' values on the host
-// (inputs as bound, everything else downloaded), the op's own Do (or
-// UsePreallocDo into the previous output), and the output uploaded.
+// (inputs as bound, everything else downloaded: the downloads are queued
+// behind the work before them and waited for with one Sync), the op's
+// own Do (or UsePreallocDo into the previous output), and the output
+// uploaded.
 func (m *Machine) runHost(st *xstep) error {
+	queued := false
 	for i, s := range st.in {
-		v, err := m.hostValue(s)
+		v, q, err := m.hostValueAsync(s)
 		if err != nil {
 			return err
 		}
-		st.args[i] = v
+		st.args[i], queued = v, queued || q
 	}
-	var v G.Value
-	var err error
-	if st.pre != nil && st.out.host != nil {
-		v, err = st.pre.UsePreallocDo(st.out.host, st.args...)
-	} else {
-		v, err = st.op.Do(st.args...)
+	if queued {
+		if err := m.dev.Sync(); err != nil {
+			clear(st.args)
+			return err
+		}
 	}
+	v, err := doHost(st)
 	if err != nil {
 		clear(st.args)
 		return err
@@ -53,6 +56,75 @@ func (m *Machine) runHost(st *xstep) error {
 	return m.dev.upload(st.out.buf, f)
 }
 
+// indexStep plans an op computing integer ids from integer inputs
+// (indexFamilies): it runs on the host from the inputs' bound values, its
+// result is bound to the node and uploaded as int32, and the ops reading
+// it treat it as an input (host values for their checks, no download).
+func (m *Machine) indexStep(st *xstep) error {
+	for _, s := range st.in {
+		if !s.input || !s.ints {
+			return fmt.Errorf("cuda: node %s (%v): integer op on %s, which is not an integer input", st.node.Name(), st.op, s.node.Name())
+		}
+	}
+	out := st.out
+	out.ints, out.input, out.hostKnown = true, true, true
+	var err error
+	if out.buf, err = m.alloc(size(st.node)); err != nil {
+		return err
+	}
+	st.kind = Host
+	st.args = make([]G.Value, len(st.in))
+	st.run = func() error { return m.runIndex(st) }
+	m.steps = append(m.steps, st)
+	return nil
+}
+
+// runIndex runs an index step (indexStep).
+func (m *Machine) runIndex(st *xstep) error {
+	for i, s := range st.in {
+		if st.args[i] = s.node.Value(); st.args[i] == nil {
+			return fmt.Errorf("input %s has no value", s.node.Name())
+		}
+	}
+	v, err := st.op.Do(st.args...)
+	clear(st.args)
+	if err != nil {
+		return err
+	}
+	if err := G.UnsafeLet(st.node, v); err != nil {
+		return err
+	}
+	ints, err := int32s(v, st.out.scratch)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	st.out.scratch = ints
+	if len(ints) != st.out.buf.N {
+		return fmt.Errorf("output has %d values, the graph expects %d", len(ints), st.out.buf.N)
+	}
+	return m.dev.uploadInts(st.out.buf, ints)
+}
+
+// doHost runs the op's CPU code on st.args (UsePreallocDo into the
+// previous output when it can), turning a panic of the op (Gorgonia's
+// engine panics on some bad values) into an error.
+func doHost(st *xstep) (G.Value, error) {
+	if st.pre != nil && st.out.host != nil {
+		return recoverDo(st.op, func() (G.Value, error) { return st.pre.UsePreallocDo(st.out.host, st.args...) })
+	}
+	return recoverDo(st.op, func() (G.Value, error) { return st.op.Do(st.args...) })
+}
+
+// recoverDo runs do, an op's CPU code, turning a panic into an error.
+func recoverDo(op G.Op, do func() (G.Value, error)) (v G.Value, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("host code of %v panicked: %v", op, r)
+		}
+	}()
+	return do()
+}
+
 // sharesMemory reports whether d's data overlaps one of vals (an op that
 // returned its input, or part of it: never write into that).
 func sharesMemory(d *tensor.Dense, vals []G.Value) bool {
@@ -69,26 +141,28 @@ func sharesMemory(d *tensor.Dense, vals []G.Value) bool {
 	return false
 }
 
-// hostValue returns a node's value on the host: an input's bound value as
-// is, else its device buffer downloaded into the slot's mirror.
-func (m *Machine) hostValue(s *slot) (G.Value, error) {
-	if s.input {
+// hostValueAsync returns a node's value on the host: the bound value of
+// an input or a constant as is, else the slot's mirror with the download
+// of its device buffer queued (queued true): the mirror holds the value
+// after the next Sync.
+func (m *Machine) hostValueAsync(s *slot) (v G.Value, queued bool, err error) {
+	if s.hostKnown {
 		if v := s.node.Value(); v != nil {
-			return v, nil
+			return v, false, nil
 		}
-		return nil, fmt.Errorf("input %s has no value", s.node.Name())
+		return nil, false, fmt.Errorf("input %s has no value", s.node.Name())
 	}
 	if s.host == nil || !sameShape(s.host, s.node) {
 		s.host = mirror(s.node)
 	}
 	f, err := floats(s.host)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if err := m.dev.download(f, s.buf); err != nil {
-		return nil, fmt.Errorf("download %s: %w", s.node.Name(), err)
+	if err := m.dev.downloadAsync(f, s.buf); err != nil {
+		return nil, false, fmt.Errorf("download %s: %w", s.node.Name(), err)
 	}
-	return s.host, nil
+	return s.host, true, nil
 }
 
 // mirror allocates a host value for n: a float32 scalar or a dense

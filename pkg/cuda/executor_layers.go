@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -66,6 +67,86 @@ func lowerMaxPool1d(m *Machine, st *xstep) (func() error, error) {
 	dx := st.out.buf
 	return seq(fwd, m.k1("lsf_fill", dx.N, dx, float32(0), dx.N),
 		m.k1("lsf_maxpool1d_grad", pooled.N, st.in[1].buf, arg, dx, rows, l, outLen)), nil
+}
+
+// lowerMaxPool2d lowers 2-D max pooling x [B, C, H, W] → [B, C, H', W']
+// and its backward (x, dy) → dx, which recomputes the argmax with the
+// forward kernel and scatters dy with lsf_maxpool1d_grad over the
+// flattened planes.
+func lowerMaxPool2d(m *Machine, st *xstep) (func() error, error) {
+	name := opName(st)
+	k, ok1 := intList(field(name, "k"))
+	s, ok2 := intList(field(name, "s"))
+	p, ok3 := intList(field(name, "p"))
+	d, ok4 := intList(field(name, "d"))
+	x := st.in[0]
+	xs := x.node.Shape()
+	pooledNode := st.node
+	if st.fam == "MaxPool2dGrad" {
+		pooledNode = st.in[1].node
+	}
+	ys := pooledNode.Shape()
+	if !(ok1 && ok2 && ok3 && ok4) || len(k) != 2 || len(s) != 2 || len(p) != 2 || !slices.Equal(d, []int{1, 1}) ||
+		xs.Dims() != 4 || ys.Dims() != 4 {
+		return nil, nil
+	}
+	planes, h, w, oh, ow := xs[0]*xs[1], xs[2], xs[3], ys[2], ys[3]
+	n := planes * oh * ow
+	scratch, err := m.alloc(2 * n)
+	if err != nil {
+		return nil, err
+	}
+	y, arg := scratch.at(0, n), scratch.at(n, n)
+	if st.fam == "MaxPool2d" {
+		y = st.out.buf
+	}
+	fwd := m.k1("lsf_maxpool2d", n, x.buf, y, arg, planes, h, w, oh, ow, k[0], k[1], s[0], s[1], p[0], p[1])
+	if st.fam == "MaxPool2d" {
+		return fwd, nil
+	}
+	dx := st.out.buf
+	return seq(fwd, m.k1("lsf_fill", dx.N, dx, float32(0), dx.N),
+		m.k1("lsf_maxpool1d_grad", n, st.in[1].buf, arg, dx, planes, h*w, oh*ow)), nil
+}
+
+// lowerDropout applies a dropout mask on the device. The mask comes from
+// the op itself: its CPU code run on a tensor of ones gives keep/(1−p)
+// per element (the forward draws this run's mask from the op's RNG, once
+// per run as on the CPU; the gradient op returns the same mask). It is
+// uploaded and multiplied in: no download of x and no wait, where the
+// host fallback downloaded x and synchronised.
+func lowerDropout(m *Machine, st *xstep) (func() error, error) {
+	x := st.in[0]
+	n := x.buf.N
+	pd, ok := st.op.(G.UsePreallocDoer)
+	if !ok || x.ints || st.out.buf.N != n || x.node.Shape().Dims() == 0 {
+		return nil, nil
+	}
+	shape := x.node.Shape().Clone()
+	ones := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(shape...))
+	if err := ones.Memset(float32(1)); err != nil {
+		return nil, err
+	}
+	mask := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(shape...))
+	maskBuf, err := m.alloc(n)
+	if err != nil {
+		return nil, err
+	}
+	draw := func() error {
+		v, err := recoverDo(st.op, func() (G.Value, error) { return pd.UsePreallocDo(mask, ones) })
+		if err != nil {
+			return err
+		}
+		f, err := floats(v)
+		if err != nil {
+			return fmt.Errorf("dropout mask: %w", err)
+		}
+		if len(f) != n {
+			return fmt.Errorf("dropout mask has %d values, the graph expects %d", len(f), n)
+		}
+		return m.dev.upload(maskBuf, f)
+	}
+	return seq(draw, m.k1("lsf_mul", n, x.buf, maskBuf, st.out.buf, n)), nil
 }
 
 // checkIDs is the host check Embedding's forward makes: every id of the

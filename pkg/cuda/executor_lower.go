@@ -21,7 +21,7 @@ type lowering func(m *Machine, st *xstep) (func() error, error)
 // (Machine.HostSteps lists them).
 var lowerings = map[string]lowering{
 	"gorgonia.elemBinOp:+":         lowerBinary("lsf_add", "lsf_add_row", true),
-	"gorgonia.elemBinOp:-":         lowerBinary("lsf_sub", "", false),
+	"gorgonia.elemBinOp:-":         lowerSub,
 	"gorgonia.elemBinOp:⊙":         lowerBinary("lsf_mul", "lsf_mul_row", true),
 	"gorgonia.elemBinOp:÷":         lowerBinary("lsf_div", "", false),
 	"gorgonia.elemUnaryOp:neg":     lowerUnary("lsf_neg"),
@@ -88,10 +88,17 @@ var lowerings = map[string]lowering{
 	"BatchNormInputGrad":           lowerBatchNorm,
 	"BatchNormWeightGrad":          lowerBatchNorm,
 	"MaxPool1dGrad":                lowerMaxPool1d,
+	"MaxPool2d":                    lowerMaxPool2d,
+	"MaxPool2dGrad":                lowerMaxPool2d,
+	"Dropout":                      lowerDropout,
+	"Dropout/grad":                 lowerDropout,
 	"SpikeStats":                   lowerSpikeStats,
 	"MSE":                          lowerMSE,
 	"MSE/grad":                     lowerMSE,
 	"modality.Swap12":              lowerSwap12,
+	"SwapAxes01":                   lowerSwapAxes01,
+	"modality.Gather":              lowerGather,
+	"TemporalResample":             lowerResample,
 	"fusion.Scale":                 lowerFusionScale,
 	"fusion.Substitute":            lowerMaskOp("lsf_substitute"),
 	"fusion.MaskRows":              lowerMaskOp("lsf_mask_rows"),
@@ -283,6 +290,31 @@ func lowerBinary(same, row string, commutes bool) lowering {
 		}
 		return nil, nil
 	}
+}
+
+// lowerSub lowers a − b on equal shapes to lsf_sub, and with a one-value
+// operand computed on the device as an addition of a negation (exact in
+// IEEE arithmetic): a − s = a + (−s), s − a = (−a) + s.
+func lowerSub(m *Machine, st *xstep) (func() error, error) {
+	if run, err := lowerBinary("lsf_sub", "", false)(m, st); run != nil || err != nil {
+		return run, err
+	}
+	if len(st.in) != 2 {
+		return nil, nil
+	}
+	a, b, y := st.in[0].buf, st.in[1].buf, st.out.buf
+	n := y.N
+	switch {
+	case a.N == n && isScalar(st.in[1].node):
+		neg, err := m.alloc(1)
+		if err != nil {
+			return nil, err
+		}
+		return seq(m.k1("lsf_neg", 1, b, neg, 1), m.k1("lsf_add_row", n, a, neg, y, n, 1)), nil
+	case b.N == n && isScalar(st.in[0].node):
+		return seq(m.k1("lsf_neg", n, b, y, n), m.k1("lsf_add_row", n, y, a, y, n, 1)), nil
+	}
+	return nil, nil
 }
 
 // lowerUnary lowers y = f(x) elementwise.

@@ -1,13 +1,170 @@
 package cuda
 
 import (
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // Lowerings of pkg/model's fused spiking op and telemetry, and of
 // pkg/modality's and pkg/fusion's kernels (see lowerings).
+
+// lowerGather lowers modality.Gather (out[b, j] = x[b, idx[j]], 0 where
+// idx[j] < 0; STFT framing) to lsf_gather_cols. The index table is the
+// op's own: its CPU code is run once, when the machine is built, on a
+// probe whose every row is 1, 2, …, n, so out − 1 is idx (−1 for the
+// zeros of padding); the table is uploaded once.
+func lowerGather(m *Machine, st *xstep) (func() error, error) {
+	xs := st.in[0].node.Shape()
+	if len(st.in) != 1 || xs.Dims() != 2 || st.in[0].ints || xs[1] >= 1<<24 || st.out.buf.N%xs[0] != 0 {
+		return nil, nil
+	}
+	rows, n := xs[0], xs[1]
+	cols := st.out.buf.N / rows
+	probe := make([]float32, rows*n)
+	for i := range probe {
+		probe[i] = float32(i%n + 1)
+	}
+	v, err := recoverDo(st.op, func() (G.Value, error) {
+		return st.op.Do(tensor.New(tensor.WithShape(rows, n), tensor.WithBacking(probe)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	f, err := floats(v)
+	if err != nil || len(f) != rows*cols {
+		return nil, nil
+	}
+	idx := make([]int32, cols)
+	for j := range idx {
+		if f[j] != float32(int32(f[j])) || f[j] < 0 || f[j] > float32(n) {
+			return nil, nil // not a pure gather: keep the host fallback
+		}
+		idx[j] = int32(f[j]) - 1
+	}
+	for i, x := range f {
+		if x != f[i%cols] {
+			return nil, nil // rows gathered differently
+		}
+	}
+	tab, err := m.alloc(cols)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.dev.uploadInts(tab, idx); err != nil {
+		return nil, err
+	}
+	return m.k1("lsf_gather_cols", rows*cols, st.in[0].buf, tab, st.out.buf, rows, n, cols), nil
+}
+
+// lowerSwapAxes01 swaps axes 0 and 1 of a rank-3 tensor [A, B, D]:
+// lsf_swap12 over [1, A, B, D].
+func lowerSwapAxes01(m *Machine, st *xstep) (func() error, error) {
+	xs := st.in[0].node.Shape()
+	if xs.Dims() != 3 {
+		return nil, nil
+	}
+	return m.k1("lsf_swap12", st.out.buf.N, st.in[0].buf, st.out.buf, 1, xs[0], xs[1], xs[2]), nil
+}
+
+var resampleRE = regexp.MustCompile(`[{,](\d+)->(\d+)[,}]`)
+
+// resampleTaps are the two source steps and weights of each of the to
+// output steps of a linear resampling from `from` steps
+// (model.TemporalResample: torch's interpolate, mode linear,
+// align_corners false).
+func resampleTaps(from, to int) (i0, i1 []int, w0, w1 []float32) {
+	scale := float64(from) / float64(to)
+	for i := 0; i < to; i++ {
+		p := math.Max(0, (float64(i)+0.5)*scale-0.5)
+		lo := min(int(p), from-1)
+		hi := min(lo+1, from-1)
+		lam := p - float64(lo)
+		if lo == hi {
+			lam = 0
+		}
+		i0, i1 = append(i0, lo), append(i1, hi)
+		w0, w1 = append(w0, float32(1-lam)), append(w1, float32(lam))
+	}
+	return i0, i1, w0, w1
+}
+
+// mixTable lays a resampling out for lsf_mix_rows: per output row of the
+// op, the source rows and weights in the order the CPU kernel adds them
+// (forward: the two taps; transposed: every forward output step reading
+// the row, in increasing step order). ints is ptr (rows+1) then src.
+func mixTable(from, to int, transposed bool) (ints []int32, w []float32) {
+	i0, i1, w0, w1 := resampleTaps(from, to)
+	rows := to
+	if transposed {
+		rows = from
+	}
+	lists := make([][]int32, rows)
+	weights := make([][]float32, rows)
+	add := func(r, s int, v float32) {
+		lists[r], weights[r] = append(lists[r], int32(s)), append(weights[r], v)
+	}
+	for t := 0; t < to; t++ {
+		if transposed {
+			add(i0[t], t, w0[t])
+			add(i1[t], t, w1[t])
+		} else {
+			add(t, i0[t], w0[t])
+			add(t, i1[t], w1[t])
+		}
+	}
+	ptr := []int32{0}
+	var src []int32
+	for r := range lists {
+		src, w = append(src, lists[r]...), append(w, weights[r]...)
+		ptr = append(ptr, int32(len(src)))
+	}
+	return append(ptr, src...), w
+}
+
+// lowerResample lowers TemporalResample (and its transposed backward) to
+// lsf_mix_rows with its table uploaded once.
+func lowerResample(m *Machine, st *xstep) (func() error, error) {
+	name := opName(st)
+	axis, ok := intField(name, "axis")
+	sizes := resampleRE.FindStringSubmatch(name)
+	xs, ys := st.in[0].node.Shape(), st.node.Shape()
+	if !ok || sizes == nil || axis < 0 || axis >= ys.Dims() || xs.Dims() != ys.Dims() {
+		return nil, nil
+	}
+	from, _ := strconv.Atoi(sizes[1])
+	to, _ := strconv.Atoi(sizes[2])
+	transposed := field(name, "transposed") == "true"
+	inRows, outRows := from, to
+	if transposed {
+		inRows, outRows = to, from
+	}
+	if from < 1 || to < 1 || xs[axis] != inRows || ys[axis] != outRows {
+		return nil, nil
+	}
+	ints, w := mixTable(from, to, transposed)
+	tab, err := m.alloc(len(ints))
+	if err != nil {
+		return nil, err
+	}
+	wb, err := m.alloc(len(w))
+	if err != nil {
+		return nil, err
+	}
+	if err := m.dev.uploadInts(tab, ints); err != nil {
+		return nil, err
+	}
+	if err := m.dev.upload(wb, w); err != nil {
+		return nil, err
+	}
+	ptr, src := tab.at(0, outRows+1), tab.at(outRows+1, len(ints)-outRows-1)
+	outer, inner := prod(ys[:axis]), prod(ys[axis+1:])
+	return m.k1("lsf_mix_rows", st.out.buf.N, st.in[0].buf, ptr, src, wb, st.out.buf, outer, inRows, outRows, inner), nil
+}
 
 // lowerSwap12 swaps axes 1 and 2 of a rank ≥ 3 tensor.
 func lowerSwap12(m *Machine, st *xstep) (func() error, error) {
@@ -80,10 +237,28 @@ func lowerWeighted(m *Machine, st *xstep) (func() error, error) {
 // lowerSpikeStats lowers the telemetry of one [rows, n] spike tensor.
 func lowerSpikeStats(m *Machine, st *xstep) (func() error, error) {
 	n := st.out.buf.N / 3
-	if len(st.in) != 1 || n == 0 || st.in[0].buf.N%n != 0 {
+	if len(st.in) == 0 || n == 0 || st.in[0].buf.N%n != 0 {
 		return nil, nil
 	}
-	return m.k1("lsf_spike_stats", n, st.in[0].buf, st.out.buf, st.in[0].buf.N/n, n), nil
+	if len(st.in) == 1 {
+		return m.k1("lsf_spike_stats", n, st.in[0].buf, st.out.buf, st.in[0].buf.N/n, n), nil
+	}
+	// Per-step spikes (unfused encoders): the T inputs [B, N] copied one
+	// after the other into [T·B, N], then the same statistics.
+	per := st.in[0].buf.N
+	all, err := m.alloc(per * len(st.in))
+	if err != nil {
+		return nil, err
+	}
+	runs := make([]func() error, 0, len(st.in)+1)
+	for i, s := range st.in {
+		if s.buf.N != per || s.ints {
+			return nil, nil
+		}
+		runs = append(runs, m.copyBuf(s.buf, all.at(i*per, per)))
+	}
+	runs = append(runs, m.k1("lsf_spike_stats", n, all, st.out.buf, all.N/n, n))
+	return seq(runs...), nil
 }
 
 // lifParams parses a LIFSeq name (fixed β/θ, binary spikes: Lower sends

@@ -100,18 +100,7 @@ func TestMachineLoweredMatchesVM(t *testing.T) {
 			t.Errorf("kernel %s never launched", k)
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(got.mg.Encoders)) {
-		stats, want := got.mg.Encoders[name].Stats, ref.mg.Encoders[name].Stats
-		if err := m.Read(stats...); err != nil {
-			t.Fatal(err)
-		}
-		for i := range stats {
-			g, w := nn.Slice[float32](stats[i].Value().(*tensor.Dense)), nn.Slice[float32](want[i].Value().(*tensor.Dense))
-			if !slices.Equal(g, w) {
-				t.Errorf("%s spike telemetry %d: %v, vm.Machine %v", name, i, g, w)
-			}
-		}
-	}
+	checkTelemetry(t, m, ref, got)
 	out, ok := got.mg.Output.Value().(*tensor.Dense)
 	if !ok || out.Shape().TotalSize() != 4*10 {
 		t.Fatalf("fetched output %v", got.mg.Output.Value())
@@ -133,36 +122,65 @@ func TestMachineLoweredMatchesVMOnConfigs(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			ref, got := trainingGraph(t, f), trainingGraph(t, f)
-			cpu, err := vm.New(ref.g, ref.learn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cpu.Close()
-			m, _ := fakeMachine(t, got.g, got.learn, Fetch(got.mg.Loss))
-			defer m.Close()
-			ref.bindRandom(t, rand.New(rand.NewSource(5)), 1)
-			got.bindRandom(t, rand.New(rand.NewSource(5)), 1)
-			runBoth(t, cpu, m)
-			if err := m.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			if lr, lg := ref.loss(t), got.loss(t); math.Abs(lr-lg) > 1e-5*math.Abs(lr) {
-				t.Errorf("loss %.9g, vm.Machine %.9g", lg, lr)
-			}
-			worst := closeTo(t, "gradient", ref.learn, gradsOf(t, got.learn), gradsOf(t, ref.learn), 1e-4)
-			t.Logf("worst gradient error %.3g of the allowance; host steps %v", worst, m.HostSteps())
-			// Buffers the run updates (batch-norm running statistics) reach
-			// the host with Sync.
-			refBufs, gotBufs := runningStats(ref.g), runningStats(got.g)
-			if len(refBufs) != len(gotBufs) {
-				t.Fatalf("%d running statistics, vm.Machine's graph %d", len(gotBufs), len(refBufs))
-			}
-			if len(refBufs) > 0 {
-				closeTo(t, "running statistic", refBufs, valuesOf(gotBufs), valuesOf(refBufs), 1e-5)
-			}
+			checkTrainingMatchesVM(t, trainingGraph(t, f), trainingGraph(t, f))
 		})
 	}
+}
+
+// checkTelemetry reads the spike statistics of got's encoders from m and
+// compares them with those vm.Machine computed for ref: equal.
+func checkTelemetry(t *testing.T, m *Machine, ref, got *trainGraph) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(got.mg.Encoders)) {
+		stats, want := got.mg.Encoders[name].Stats, ref.mg.Encoders[name].Stats
+		if err := m.Read(stats...); err != nil {
+			t.Fatal(err)
+		}
+		for i := range stats {
+			g, w := nn.Slice[float32](stats[i].Value().(*tensor.Dense)), nn.Slice[float32](want[i].Value().(*tensor.Dense))
+			if !slices.Equal(g, w) {
+				t.Errorf("%s spike telemetry %d: %v, vm.Machine %v", name, i, g, w)
+			}
+		}
+	}
+}
+
+// checkTrainingMatchesVM runs one training step of two builds of the same
+// network on vm.Machine (ref) and on the lowered Machine over the fake
+// device (got): the loss, every gradient and the updated running
+// statistics agree to float32 rounding, the spike telemetry exactly.
+// It returns the machine's host steps.
+func checkTrainingMatchesVM(t *testing.T, ref, got *trainGraph) []string {
+	t.Helper()
+	cpu, err := vm.New(ref.g, ref.learn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpu.Close()
+	m, _ := fakeMachine(t, got.g, got.learn, Fetch(got.mg.Loss))
+	defer m.Close()
+	ref.bindRandom(t, rand.New(rand.NewSource(5)), 1)
+	got.bindRandom(t, rand.New(rand.NewSource(5)), 1)
+	runBoth(t, cpu, m)
+	if err := m.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if lr, lg := ref.loss(t), got.loss(t); math.Abs(lr-lg) > 1e-5*math.Abs(lr) {
+		t.Errorf("loss %.9g, vm.Machine %.9g", lg, lr)
+	}
+	worst := closeTo(t, "gradient", ref.learn, gradsOf(t, got.learn), gradsOf(t, ref.learn), 1e-4)
+	t.Logf("worst gradient error %.3g of the allowance; host steps %v", worst, m.HostSteps())
+	checkTelemetry(t, m, ref, got)
+	// Buffers the run updates (batch-norm running statistics) reach
+	// the host with Sync.
+	refBufs, gotBufs := runningStats(ref.g), runningStats(got.g)
+	if len(refBufs) != len(gotBufs) {
+		t.Fatalf("%d running statistics, vm.Machine's graph %d", len(gotBufs), len(refBufs))
+	}
+	if len(refBufs) > 0 {
+		closeTo(t, "running statistic", refBufs, valuesOf(gotBufs), valuesOf(refBufs), 1e-5)
+	}
+	return m.HostSteps()
 }
 
 // TestMachineEvalMatchesVMOnConfigs runs every configuration's evaluation
@@ -174,27 +192,33 @@ func TestMachineEvalMatchesVMOnConfigs(t *testing.T) {
 		t.Fatalf("configs: %v, %v", files, err)
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			net := configNetwork(t, f)
-			ref, got := buildGraph(t, net, 2, 1, false), buildGraph(t, net, 2, 1, false)
-			cpu, err := vm.New(ref.g, nil, vm.EvalMode())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cpu.Close()
-			m, _ := fakeMachine(t, got.g, nil, EvalMode(), Fetch(got.mg.Loss, got.mg.Output))
-			defer m.Close()
-			ref.bindRandom(t, rand.New(rand.NewSource(6)), 1)
-			got.bindRandom(t, rand.New(rand.NewSource(6)), 1)
-			runBoth(t, cpu, m)
-			if lr, lg := ref.loss(t), got.loss(t); math.Abs(lr-lg) > 1e-5*math.Abs(lr) {
-				t.Errorf("loss %.9g, vm.Machine %.9g", lg, lr)
-			}
-			out := G.Nodes{ref.mg.Output}
-			closeTo(t, "output", out, valuesOf(G.Nodes{got.mg.Output}), valuesOf(out), 1e-5)
-			t.Logf("host steps %v", m.HostSteps())
-		})
+		t.Run(filepath.Base(f), func(t *testing.T) { checkEvalMatchesVM(t, configNetwork(t, f)) })
 	}
+}
+
+// checkEvalMatchesVM runs net's evaluation graph on vm.Machine and on the
+// lowered Machine over the fake device: losses and outputs agree. It
+// returns the machine's host steps.
+func checkEvalMatchesVM(t *testing.T, net *model.Network) []string {
+	t.Helper()
+	ref, got := buildGraph(t, net, 2, 1, false), buildGraph(t, net, 2, 1, false)
+	cpu, err := vm.New(ref.g, nil, vm.EvalMode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpu.Close()
+	m, _ := fakeMachine(t, got.g, nil, EvalMode(), Fetch(got.mg.Loss, got.mg.Output))
+	defer m.Close()
+	ref.bindRandom(t, rand.New(rand.NewSource(6)), 1)
+	got.bindRandom(t, rand.New(rand.NewSource(6)), 1)
+	runBoth(t, cpu, m)
+	if lr, lg := ref.loss(t), got.loss(t); math.Abs(lr-lg) > 1e-5*math.Abs(lr) {
+		t.Errorf("loss %.9g, vm.Machine %.9g", lg, lr)
+	}
+	out := G.Nodes{ref.mg.Output}
+	closeTo(t, "output", out, valuesOf(G.Nodes{got.mg.Output}), valuesOf(out), 1e-5)
+	t.Logf("host steps %v", m.HostSteps())
+	return m.HostSteps()
 }
 
 // runningStats lists the batch-norm running statistics of g by name.

@@ -10,12 +10,29 @@ import (
 // Go transcriptions of kernels/*.cu (one loop over the threads). It lets
 // the executor's plan — buffers, views, launch arguments, GEMM operands —
 // run on the CPU. Addresses are (allocation id)<<32 + byte offset.
+//
+// It models the real device's single stream: work runs eagerly, in call
+// order, but a download only lands in its host destination at the next
+// Sync (the destination is poisoned with NaN until then), so host code
+// that reads a downloaded value without synchronising computes on NaN and
+// the comparisons with vm.Machine fail.
 type fakeDevice struct {
 	mem      map[uintptr][]uint32
 	next     uintptr
 	launches map[string]int
 	gemms    int
+	// pending are the queued downloads: destination and the values the
+	// stream copied (its state when the copy was queued).
+	pending []fakeCopy
+	// syncs counts Sync calls; held the open holds, maxHeld their
+	// deepest nesting.
+	syncs, held, maxHeld int
+	// unheld counts launches and GEMMs issued outside a hold.
+	unheld int
 }
+
+// fakeCopy is a queued download.
+type fakeCopy struct{ dst, vals []float32 }
 
 func newFakeDevice() *fakeDevice {
 	return &fakeDevice{mem: map[uintptr][]uint32{}, next: 1, launches: map[string]int{}}
@@ -81,15 +98,42 @@ func (d *fakeDevice) uploadInts(b Buffer, src []int32) error {
 	return nil
 }
 
-func (d *fakeDevice) download(dst []float32, b Buffer) error {
+// downloadAsync snapshots b (the stream's state at this point of its
+// order) and poisons dst until Sync delivers the snapshot.
+func (d *fakeDevice) downloadAsync(dst []float32, b Buffer) error {
 	if len(dst) > b.N {
 		return fmt.Errorf("fake: download of %d from %d", len(dst), b.N)
 	}
-	copy(dst, d.f32(b.Ptr))
+	vals := append([]float32(nil), d.f32(b.Ptr)[:len(dst)]...)
+	for i := range dst {
+		dst[i] = float32(math.NaN())
+	}
+	d.pending = append(d.pending, fakeCopy{dst, vals})
 	return nil
 }
 
-func (d *fakeDevice) Sync() error { return nil }
+// Sync delivers the queued downloads.
+func (d *fakeDevice) Sync() error {
+	d.syncs++
+	for _, c := range d.pending {
+		copy(c.dst, c.vals)
+	}
+	d.pending = d.pending[:0]
+	return nil
+}
+
+func (d *fakeDevice) hold() (func(), error) {
+	d.held++
+	d.maxHeld = max(d.maxHeld, d.held)
+	return func() { d.held-- }, nil
+}
+
+// issue counts a launch or GEMM made outside a hold.
+func (d *fakeDevice) issue() {
+	if d.held == 0 {
+		d.unheld++
+	}
+}
 
 func (d *fakeDevice) Pointers(addrs []uintptr) (Buffer, error) {
 	b, err := d.Alloc(max(2*len(addrs), 1))
@@ -102,6 +146,7 @@ func (d *fakeDevice) Pointers(addrs []uintptr) (Buffer, error) {
 // Gemm is a plain row-major triple loop.
 func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
 	d.gemms++
+	d.issue()
 	// cuBLAS's leading-dimension rules, in the row-major terms of Gemm.
 	need := func(trans bool, ifT, ifN int) int {
 		if trans {
@@ -208,6 +253,7 @@ func (d *fakeDevice) Launch(name string, grid, block [3]uint32, args ...any) err
 		return fmt.Errorf("fake: kernel %s is not emulated", name)
 	}
 	d.launches[name]++
+	d.issue()
 	k(kargs{d, args})
 	return nil
 }
@@ -582,6 +628,18 @@ var fakeKernels = map[string]func(a kargs){
 			y[i] = x[((o*d1+r)*d2+b)*inner+k]
 		}
 	},
+	"lsf_mix_rows": func(a kargs) {
+		x, ptr, src, w, y := a.p(0), a.q(1), a.q(2), a.p(3), a.p(4)
+		outer, inRows, outRows, inner := a.i(5), a.i(6), a.i(7), a.i(8)
+		for i := 0; i < outer*outRows*inner; i++ {
+			k, r, o := i%inner, (i/inner)%outRows, i/(inner*outRows)
+			var acc float32
+			for e := ptr[r]; e < ptr[r+1]; e++ {
+				acc += w[e] * x[(o*inRows+int(src[e]))*inner+k]
+			}
+			y[i] = acc
+		}
+	},
 	"lsf_channel_sum": func(a kargs) {
 		x, y, b, c, s := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4)
 		for ch := 0; ch < c; ch++ {
@@ -596,6 +654,15 @@ var fakeKernels = map[string]func(a kargs){
 		y, bias, b, c, s := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4)
 		for i := 0; i < b*c*s; i++ {
 			y[i] += bias[(i/s)%c]
+		}
+	},
+	"lsf_gather_cols": func(a kargs) {
+		x, idx, y, rows, n, m := a.p(0), a.q(1), a.p(2), a.i(3), a.i(4), a.i(5)
+		for i := 0; i < rows*m; i++ {
+			y[i] = 0
+			if j := int(idx[i%m]); j >= 0 {
+				y[i] = x[(i/m)*n+j]
+			}
 		}
 	},
 	"lsf_gather_rows": func(a kargs) {
@@ -806,6 +873,26 @@ var fakeKernels = map[string]func(a kargs){
 			for j := 0; j < k; j++ {
 				if p := o*stride - pad + j; p >= 0 && p < l && x[r*l+p] > best {
 					best, bi = x[r*l+p], p
+				}
+			}
+			y[i], arg[i] = best, int32(bi)
+		}
+	},
+	"lsf_maxpool2d": func(a kargs) {
+		x, y, arg := a.p(0), a.p(1), a.q(2)
+		planes, h, w, oh, ow := a.i(3), a.i(4), a.i(5), a.i(6), a.i(7)
+		kh, kw, sh, sw, ph, pw := a.i(8), a.i(9), a.i(10), a.i(11), a.i(12), a.i(13)
+		for i := 0; i < planes*oh*ow; i++ {
+			oj, oi, pl := i%ow, (i/ow)%oh, i/(ow*oh)
+			xp := x[pl*h*w:]
+			h0, w0 := oi*sh-ph, oj*sw-pw
+			var best float32
+			bi := -1
+			for r := max(h0, 0); r < h0+kh && r < h; r++ {
+				for c := max(w0, 0); c < w0+kw && c < w; c++ {
+					if v := xp[r*w+c]; bi < 0 || v > best || v != v {
+						best, bi = v, r*w+c
+					}
 				}
 			}
 			y[i], arg[i] = best, int32(bi)

@@ -30,6 +30,19 @@ func gpuSession(t *testing.T) *Session {
 	return s
 }
 
+// TestGPUDeviceOps runs the ops of deviceOpCases (TemporalResample,
+// MaxPool2d, Dropout: lsf_mix_rows, lsf_maxpool2d) on the GPU against
+// vm.Machine, every step on the device.
+func TestGPUDeviceOps(t *testing.T) {
+	sess := gpuSession(t)
+	defer sess.Close()
+	for _, oc := range deviceOpCases() {
+		if host := opMatchesVM(t, sess, oc, 1e-5); len(host) != 0 {
+			t.Errorf("%s: host steps %v", oc.what, host)
+		}
+	}
+}
+
 // TestGPUMachineBenchSmall trains bench-small (B=32, T=8, float32) for
 // three Adam steps on vm.Machine with train.Adam and on the GPU Machine
 // with AdamStep, from the same weights and batches. After the first

@@ -15,7 +15,7 @@ func TestKernelSourcesMatchTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"kernels/elementwise.cu", "kernels/reduce.cu", "kernels/layers.cu", "kernels/fusion.cu"} {
+	for _, f := range []string{"kernels/elementwise.cu", "kernels/reduce.cu", "kernels/layers.cu", "kernels/fusion.cu", "kernels/temporal.cu"} {
 		if !strings.Contains(src, "// ---- "+f+" ----") {
 			t.Errorf("source lacks %s", f)
 		}

@@ -52,6 +52,12 @@ type Rule struct {
 // those instances run as Host steps.
 var hostWhen = map[string]func(opName string) string{"LIFSeq": lifHost, "LIFSeq/grad": lifHost, "CfCSeq": cfcHost, "CfCSeq/grad": cfcHost}
 
+// indexFamilies are the op families that compute integer index values
+// (token ids) from integer inputs. They run on the host, where the ids
+// are bound with the batch, and their int32 result is uploaded; the ops
+// that read it (cross-entropy labels, embedding ids) see it as an input.
+var indexFamilies = map[string]bool{"TokenSlice": true}
+
 // cfcHost sends the CfCSeq variants the kernels lack to the host: pure
 // mode (A, w_τ) and backbone activations whose derivative needs their
 // input (silu, gelu).
@@ -81,7 +87,7 @@ const (
 var rules = []Rule{
 	// Gorgonia's own ops.
 	{"gorgonia.elemBinOp:+", Kernel, []string{"lsf_add", "lsf_add_row", "lsf_add_scalar"}, "same shape, broadcast row, or scalar operand"},
-	{"gorgonia.elemBinOp:-", Kernel, []string{"lsf_sub", "lsf_add_scalar"}, "scalar operand via add of −s"},
+	{"gorgonia.elemBinOp:-", Kernel, []string{"lsf_sub", "lsf_neg", "lsf_add_row"}, "a one-value operand (a device scalar) via an addition of its negation, or of the negated tensor"},
 	{"gorgonia.elemBinOp:⊙", Kernel, []string{"lsf_mul", "lsf_mul_row", "lsf_scale"}, "Hadamard product; scalar operand (loss scale) via lsf_scale"},
 	{"gorgonia.elemBinOp:÷", Kernel, []string{"lsf_div", "lsf_scale"}, "scalar divisor via lsf_scale(1/s)"},
 	{"gorgonia.elemUnaryOp:neg", Kernel, []string{"lsf_neg"}, ""},
@@ -124,7 +130,7 @@ var rules = []Rule{
 	{"Heaviside", Kernel, []string{"lsf_heaviside"}, ""},
 	{"Spike", Kernel, []string{"lsf_heaviside"}, "S = H(x), strict >"},
 	{"Spike/grad", Kernel, []string{"lsf_spike_grad"}, "fast_sigmoid, atan or sigmoid surrogate (kind argument)"},
-	{"SpikeStats", Kernel, []string{"lsf_spike_stats"}, "spike-rate telemetry of one [T·B, N] tensor (the fused LIF's); per-step inputs (unfused encoders) run on the host"},
+	{"SpikeStats", Kernel, []string{"lsf_scale", "lsf_spike_stats"}, "spike-rate telemetry of one [T·B, N] tensor (the fused LIF's), or of T per-step [B, N] inputs (unfused encoders) first copied into one"},
 	{"LayerNorm", Kernel, []string{"lsf_layernorm"}, ""},
 	{"LayerNorm/dx", Kernel, []string{"lsf_layernorm_grad_x"}, "recomputes mean/rstd saved by the forward"},
 	{"LayerNorm/dweight", Kernel, []string{"lsf_layernorm_grad_wb"}, ""},
@@ -142,13 +148,13 @@ var rules = []Rule{
 	{"Conv3dWeightGrad", Host, nil, "as Conv3d"},
 	{"MaxPool1d", Kernel, []string{"lsf_maxpool1d"}, "argmax saved for the backward"},
 	{"MaxPool1dGrad", Kernel, []string{"lsf_maxpool1d_grad"}, ""},
-	{"MaxPool2d", Host, nil, "no shipped config uses it; planned as a 2-D lsf_maxpool"},
-	{"MaxPool2dGrad", Host, nil, "as MaxPool2d"},
+	{"MaxPool2d", Kernel, []string{"lsf_maxpool2d"}, "argmax (flat index in the plane) saved for the backward"},
+	{"MaxPool2dGrad", Kernel, []string{"lsf_maxpool2d", "lsf_fill", "lsf_maxpool1d_grad"}, "argmax recomputed, then the 1-D scatter over the flattened planes"},
 	{"BatchNorm", Kernel, []string{"lsf_channel_stats", "lsf_bn_running", "lsf_channel_affine"}, "running statistics device-resident and updated there (Session.Download brings them to the host)"},
 	{"BatchNormInputGrad", Kernel, []string{"lsf_channel_stats", "lsf_bn_grad_sums", "lsf_bn_grad_x"}, "batch statistics recomputed in training, running ones in evaluation"},
 	{"BatchNormWeightGrad", Kernel, []string{"lsf_channel_stats", "lsf_bn_grad_sums"}, "dγ = Σ g·x̂ (the sgx output)"},
-	{"Dropout", Kernel, []string{"lsf_mul"}, "mask drawn on the host by the op's own RNG (GPU and CPU runs identical) and uploaded"},
-	{"Dropout/grad", Kernel, []string{"lsf_mul"}, "same mask"},
+	{"Dropout", Kernel, []string{"lsf_mul"}, "mask (keep/(1−p)) drawn on the host by the op's own RNG, as the op's CPU code applied to ones (GPU and CPU runs identical), uploaded, then applied on the device: no download, no wait"},
+	{"Dropout/grad", Kernel, []string{"lsf_mul"}, "the same mask, read from the op the same way (the gradient op reuses its forward's draw)"},
 	{"Embedding", Kernel, []string{"lsf_gather_rows"}, ""},
 	{"Embedding/grad", Kernel, []string{"lsf_fill", "lsf_scatter_add_rows"}, ""},
 	{"AttentionWeights", BLAS, []string{gemmBatched, "lsf_softmax"}, "softmax(Q·Kᵀ/√d) per head, key mask"},
@@ -173,7 +179,7 @@ var rules = []Rule{
 
 	// pkg/modality.
 	{"modality.Swap12", Kernel, []string{"lsf_swap12"}, ""},
-	{"modality.Gather", Kernel, []string{"lsf_gather_cols"}, "STFT framing; index table uploaded once"},
+	{"modality.Gather", Kernel, []string{"lsf_gather_cols"}, "STFT framing; the op's index table, read by running its CPU code once on a probe, uploaded once"},
 	{"modality.Scatter", Kernel, []string{"lsf_fill", "lsf_scatter_add_cols"}, ""},
 	{"modality.TokenWeights", Host, nil, "[B,L] pooling weights from integer token ids, no gradient: the ids are on the host with the batch"},
 	{"modality.WeightedSumL", Kernel, []string{"lsf_weighted_sum_l"}, ""},
@@ -186,6 +192,9 @@ var rules = []Rule{
 	{"LIFSeq/grad", Kernel, []string{"lsf_lif_seq_backward"}, "backpropagation through time, one thread per neuron and sample (other variants: host)"},
 	{"CfCSeq", BLAS, []string{gemm, "lsf_cfc_bias_act", "lsf_cfc_heads"}, "per step: h·W_hᵀ and the heads as cuBLAS GEMMs (the input projection of all steps as one), bias+activation and the gate as kernels; pure mode and silu/gelu backbones: host (see hostWhen)"},
 	{"CfCSeq/grad", BLAS, []string{"lsf_cfc_heads_grad", gemm, "lsf_cfc_act_grad", "lsf_sum_rows"}, "backpropagation through time from the forward's cache, per step; weight gradients as single GEMMs over all T·B rows"},
+	{"TemporalResample", Kernel, []string{"lsf_mix_rows"}, "linear interpolation along the time axis (aligned modalities) and its adjoint: a row mix whose tap table is uploaded once"},
+	{"SwapAxes01", Kernel, []string{"lsf_swap12"}, "[A, B, D] → [B, A, D] (fused aligned encoders): lsf_swap12 with one outer block"},
+	{"TokenSlice", Host, nil, "integer token ids sliced (caption labels and decoder inputs): the ids are bound on the host with the batch and the loss and embedding check them there, so slicing them there costs one small int32 upload and no download"},
 	{"LTCSynapses", Host, nil, "LTC backbone only (backbone: ltc); no shipped config uses it"},
 	{"LTCSynapsesGrad", Host, nil, "as LTCSynapses"},
 }

@@ -25,10 +25,25 @@ type device interface {
 	GemmBatched(transA, transB bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error
 	// Pointers uploads device addresses as an array for GemmBatched.
 	Pointers(addrs []uintptr) (Buffer, error)
+	// Sync waits for the queued work: queued downloads have landed.
 	Sync() error
+	// hold pins the calling goroutine's OS thread with the context
+	// current for a batch of calls (Device.Hold); release undoes it.
+	hold() (release func(), err error)
+	// upload queues a copy of src into b; src may be reused on return.
 	upload(b Buffer, src []float32) error
 	uploadInts(b Buffer, src []int32) error
-	download(dst []float32, b Buffer) error
+	// downloadAsync queues a copy of b into dst, in order with the work
+	// queued before it; dst holds the values only after Sync.
+	downloadAsync(dst []float32, b Buffer) error
+}
+
+// download copies b into dst and waits for it (one Sync).
+func download(d device, dst []float32, b Buffer) error {
+	if err := d.downloadAsync(dst, b); err != nil {
+		return err
+	}
+	return d.Sync()
 }
 
 // at is the view of b starting off values in, n values long.
@@ -116,18 +131,28 @@ func (s *Session) param(v *tensor.Dense) (*param, error) {
 // Download copies every resident parameter into its host tensor: call it
 // before checkpoints or before reading the weights on the CPU.
 func (s *Session) Download() error {
+	release, err := s.dev.hold()
+	if err != nil {
+		return err
+	}
+	defer release()
 	for _, p := range s.order {
-		if err := s.dev.download(nn.Slice[float32](p.host), p.buf); err != nil {
+		if err := s.dev.downloadAsync(nn.Slice[float32](p.host), p.buf); err != nil {
 			return fmt.Errorf("cuda: download parameters: %w", err)
 		}
 	}
-	return nil
+	return s.dev.Sync()
 }
 
 // Upload copies every resident parameter from its host tensor to the
 // device: call it after changing weights on the host (a restored
 // checkpoint, a host optimiser step).
 func (s *Session) Upload() error {
+	release, err := s.dev.hold()
+	if err != nil {
+		return err
+	}
+	defer release()
 	for _, p := range s.order {
 		if err := s.dev.upload(p.buf, nn.Slice[float32](p.host)); err != nil {
 			return fmt.Errorf("cuda: upload parameters: %w", err)

@@ -166,6 +166,30 @@ extern "C" __global__ void lsf_maxpool1d_grad(const float* g, const int* arg, fl
 	if (arg[i] >= 0) atomicAdd(&dx[r * len + arg[i]], g[i]);
 }
 
+// 2-D max pooling of planes [h, w] into [oh, ow] (nn.MaxPool2d): the
+// window is clipped to the plane (padding is −∞); the first element is
+// taken, then any larger one or a NaN, as the CPU kernel. arg keeps the
+// flat index h·w of the maximum for the backward (lsf_maxpool1d_grad over
+// rows = planes, len = h·w, outLen = oh·ow).
+extern "C" __global__ void lsf_maxpool2d(const float* x, float* y, int* arg, int planes, int h, int w, int oh, int ow,
+	int kh, int kw, int sh, int sw, int ph, int pw) {
+	int i = blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= planes * oh * ow) return;
+	int oj = i % ow, oi = (i / ow) % oh, pl = i / (ow * oh);
+	const float* xp = x + (long)pl * h * w;
+	int h0 = oi * sh - ph, w0 = oj * sw - pw;
+	float best = 0.f;
+	int bi = -1;
+	for (int a = h0 < 0 ? 0 : h0; a < h0 + kh && a < h; a++) {
+		for (int b = w0 < 0 ? 0 : w0; b < w0 + kw && b < w; b++) {
+			float v = xp[a * w + b];
+			if (bi < 0 || v > best || v != v) { best = v; bi = a * w + b; }
+		}
+	}
+	y[i] = best;
+	arg[i] = bi;
+}
+
 // im2col for 1-D convolution: x [C, L] (one sample) into cols [C·k, outLen]
 // so that the convolution is W[OutC, C·k] · cols (cuBLAS).
 extern "C" __global__ void lsf_im2col1d(const float* x, float* cols, int ch, int len, int k, int stride, int pad, int dil, int outLen) {
