@@ -13,9 +13,10 @@
 #
 # Through the device tool: run build here, then
 #   run(command="bash scripts/gpu-check.sh run", carry=["bin/gpu"], timeout_s=540)
-# The run half stays under about 8 minutes (each stage has its own timeout: 90,
-# 60, 100, 40, 60, 75 and 60 s; the last four are the lsfuse CLI, PyTorch and the
-# two quickstart trainings). Logs are copied to $OUT when it is set. Environment:
+# The run half stays under about 9 minutes (each stage has its own timeout: 90,
+# 60, 100, 45, 40, 60, 75 and 60 s; the fourth is the timing with fp16 GEMM
+# inputs, the last four are the lsfuse CLI, PyTorch and the two quickstart
+# trainings). Logs are copied to $OUT when it is set. Environment:
 # BATCH (256), T (32), STEPS (20), QS_EPOCHS (10, the quickstart trainings).
 # The quickstart reads configs/quickstart.yaml and testdata/avdigits from the
 # checkout when present, else the copies the build half put in bin/gpu.
@@ -121,10 +122,13 @@ run() {
 		gpu_tests "gpu tests" 90 -test.run 'GPU' -test.skip 'GPUMachine|GPUTrainer'
 
 		echo "== 2. graph executor and trainer: bench-small on the GPU against the CPU"
-		gpu_tests "machine parity" 60 -test.run 'GPUMachineBenchSmall|GPUTrainer'
+		gpu_tests "machine parity" 60 -test.run 'GPUMachineBenchSmall|GPUMachineMixedPrecision|GPUTrainer'
 
 		echo "== 3. graph executor timing (B=$BATCH T=$T, $STEPS steps + profile)"
 		gpu_tests "machine timing" 100 -test.run 'GPUMachineTiming'
+
+		echo "== 3b. the same with fp16 GEMM inputs (train.mixed_precision fp16; kernels cached by stage 1)"
+		(export MIXED=fp16; gpu_tests "machine timing fp16" 45 -test.run 'GPUMachineTiming')
 
 		cfg="$here/configs/bench-small.yaml"; [ -f "$cfg" ] || cfg="$bin/bench-small.yaml"
 		echo "== 4. lsfuse bench --device cuda (B=$BATCH T=$T: Machine + AdamStep)"
@@ -156,7 +160,7 @@ run() {
 	echo "== summary"
 	grep -E '^(--- FAIL|--- PASS)|lsfuse-bench:|lsfuse-cuda-machine:|lsfuse: |host steps:|exit=|median|ms|^\[(cuda|cpu)\] (device|test)|quickstart verdict' "$log" | tail -70
 	[ -n "${OUT:-}" ] && cp "$log" "$OUT/" 2>/dev/null
-	for stage in "gpu tests" "machine parity" "machine timing" "lsfuse cuda" "quickstart cuda"; do
+	for stage in "gpu tests" "machine parity" "machine timing" "machine timing fp16" "lsfuse cuda" "quickstart cuda"; do
 		grep -q "$stage exit=0" "$log" || status=1
 	done
 	grep -q "quickstart verdict: ok" "$log" || status=1

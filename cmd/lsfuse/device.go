@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/lsfuse/lsfuse/pkg/config"
 	"github.com/lsfuse/lsfuse/pkg/train"
 )
 
@@ -33,4 +34,14 @@ func (d *runDevice) closeInto(err *error) {
 	if cerr := d.Close(); cerr != nil && *err == nil {
 		*err = fmt.Errorf("closing the device: %w", cerr)
 	}
+}
+
+// cpuDevice is the CPU as the run's device, named name for the log.
+// train.mixed_precision other than off is a usage error there: only the
+// CUDA executor rounds GEMM inputs.
+func cpuDevice(cfg *config.Config, name string) (*runDevice, error) {
+	if p := cfg.Train.MixedPrecision; p != "" && p != "off" {
+		return nil, usagef("train.mixed_precision %s needs --device cuda (the CUDA executor's GEMMs), but this run executes on %s: set train.mixed_precision off", p, name)
+	}
+	return &runDevice{Name: name}, nil
 }

@@ -13,7 +13,9 @@ import (
 // runs on the GPU when a CUDA driver, cuBLAS, NVRTC and a GPU are found
 // (and the run is float32), else on the CPU; cuda without them is a usage
 // error (exit 2) naming what is missing: the driver, a library or the
-// device. On CUDA it opens device 0 (cuda.OpenSession) for the trainer.
+// device. On CUDA it opens device 0 (cuda.OpenSession) for the trainer,
+// with train.mixed_precision's GEMM input format (cuda.MixedPrecision); on
+// the CPU that key must be off (cpuDevice).
 //
 // Only builds with -tags lsfuse_cuda link pkg/cuda: loading libraries at
 // run time (purego's dlopen) makes the binary depend on the system's libc,
@@ -25,7 +27,7 @@ func openDevice(cfg *config.Config) (*runDevice, error) {
 		case "cuda":
 			return nil, usagef("--device cuda: the CUDA executor runs float32 graphs only: set run.dtype float32 or use --device cpu")
 		case "auto", "":
-			return &runDevice{Name: "cpu (run.dtype float64: the CUDA executor is float32 only)"}, nil
+			return cpuDevice(cfg, "cpu (run.dtype float64: the CUDA executor is float32 only)")
 		}
 	}
 	sel, err := cuda.Resolve(req, cuda.Probe)
@@ -37,11 +39,19 @@ func openDevice(cfg *config.Config) (*runDevice, error) {
 		if sel.Reason != "" {
 			name += " (" + sel.Reason + ")"
 		}
-		return &runDevice{Name: name}, nil
+		return cpuDevice(cfg, name)
+	}
+	prec, err := cuda.ParsePrecision(cfg.Train.MixedPrecision)
+	if err != nil {
+		return nil, usagef("train.mixed_precision: %v", err)
 	}
 	s, err := cuda.OpenSession(0)
 	if err != nil {
 		return nil, fmt.Errorf("--device %s: opening the GPU: %w", req, err)
 	}
-	return &runDevice{Train: cuda.TrainDevice(s), Name: "cuda: " + s.Info.String(), close: s.Close}, nil
+	name := "cuda: " + s.Info.String()
+	if prec != cuda.PrecisionOff {
+		name += ", " + string(prec) + " GEMM inputs"
+	}
+	return &runDevice{Train: cuda.TrainDevice(s, cuda.MixedPrecision(prec)), Name: name, close: s.Close}, nil
 }

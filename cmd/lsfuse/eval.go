@@ -145,6 +145,10 @@ func runEval(_ context.Context, opts *evalOptions) (err error) {
 	if cfg.Run.Device == "" {
 		cfg.Run.Device = "auto"
 	}
+	// train.mixed_precision is the training run's GEMM format: evaluation
+	// runs float32 wherever it runs (the checkpoint holds the float32
+	// master weights), so a run trained with it evaluates on the CPU too.
+	cfg.Train.MixedPrecision = "off"
 	dev, err := openDevice(cfg)
 	if err != nil {
 		return err

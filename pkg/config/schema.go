@@ -349,6 +349,16 @@ type TrainConfig struct {
 	AccumSteps int `mapstructure:"accum_steps"`
 	// LossScale (train.loss_scale) is dynamic loss scaling.
 	LossScale LossScaleSettings `mapstructure:"loss_scale"`
+	// MixedPrecision (train.mixed_precision, string): off, fp16 or bf16.
+	// Default off. With fp16 or bf16 every GEMM of the CUDA executor
+	// rounds its two inputs to that format and multiplies them with
+	// float32 accumulation into float32 outputs; weights, optimiser state
+	// and activations stay float32 (master weights). It needs --device
+	// cuda (a CPU run with it is a usage error). fp16 keeps 11 significant
+	// bits but a range of only about 6e-8 to 65504, so small gradients
+	// underflow: use it with train.loss_scale.enabled true. bf16 keeps
+	// float32's range with 8 significant bits and needs no loss scale.
+	MixedPrecision string `mapstructure:"mixed_precision"`
 	// Stages (train.stages) are progressive training stages, run in order;
 	// empty (default) trains everything for train.epochs.
 	Stages []StageSettings `mapstructure:"stages"`

@@ -25,6 +25,7 @@ var (
 	exportFormats    = []string{"safetensors", "onnx"}
 	devices          = []string{"cpu", "cuda", "auto"}
 	dtypes           = []string{"float32", "float64"}
+	precisions       = []string{"off", "fp16", "bf16"}
 )
 
 // Validate checks every key's range and the keys that must agree with each
@@ -452,6 +453,7 @@ func (c *Config) validateTrain(l *errorList) {
 	}
 	v.atLeast("train.batch_size", t.BatchSize, 1)
 	v.atLeast("train.accum_steps", t.AccumSteps, 1)
+	v.oneOf("train.mixed_precision", t.MixedPrecision, precisions)
 	for _, n := range sortedNames(t.ModalityLR) {
 		if _, ok := c.Model.Modalities[n]; !ok && n != "fusion" && n != "head" {
 			l.keyf("train.modality_lr."+n, "no modality %q under model.modalities (scopes: %s, fusion, head)", n, strings.Join(sortedNames(c.Model.Modalities), ", "))

@@ -54,8 +54,13 @@ type Machine struct {
 	train bool
 	// hostOnly sends every op to the host fallback (tests of the plan).
 	hostOnly bool
-	fetch    G.Nodes
-	plan     *Plan
+	// prec is the GEMM input format (MixedPrecision).
+	prec Precision
+	// planErr is an error of a planning helper that returns no error
+	// (gemmBeta's scratch allocation); lower returns it.
+	planErr error
+	fetch   G.Nodes
+	plan    *Plan
 	// prof, when set (GPU tests), receives each step kind and family's
 	// time per run; the device is synchronised around every step.
 	prof map[string]time.Duration
@@ -141,6 +146,15 @@ func Fetch(nodes ...*G.Node) Option {
 // parameters). Without it NewMachine uses DefaultSession.
 func WithSession(s *Session) Option { return func(m *Machine) { m.sess = s } }
 
+// MixedPrecision sets the input format of every GEMM the machine runs
+// (Linear, matmul, conv's im2col GEMM, attention, CfC's per-step GEMMs):
+// with PrecisionFP16 or PrecisionBF16 both inputs are rounded to that
+// format into scratch buffers allocated when the machine is built, and
+// cuBLAS multiplies them with float32 accumulation into float32 outputs.
+// Parameters, gradients, optimiser state and activations stay float32.
+// The default is PrecisionOff.
+func MixedPrecision(p Precision) Option { return func(m *Machine) { m.prec = p } }
+
 // hostFallbackOnly runs every op through the host fallback: the executor's
 // bookkeeping (buffers, order, gradients) without any kernel. Tests use it
 // to compare with vm.Machine exactly.
@@ -164,6 +178,11 @@ func NewMachine(g *G.ExprGraph, learn G.Nodes, opts ...Option) (*Machine, error)
 		m.sess = s
 	}
 	m.dev = m.sess.dev
+	prec, err := ParsePrecision(string(m.prec))
+	if err != nil {
+		return nil, err
+	}
+	m.prec = prec
 	if err := m.build(g, learn); err != nil {
 		m.Close()
 		return nil, err

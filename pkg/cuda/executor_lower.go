@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -116,7 +117,12 @@ func (m *Machine) lower(st *xstep) (func() error, error) {
 	if f == nil {
 		return nil, nil
 	}
-	return f(m, st)
+	run, err := f(m, st)
+	if err == nil {
+		err = m.planErr
+	}
+	m.planErr = nil
+	return run, err
 }
 
 // k1 is a planned one-thread-per-element launch.
@@ -134,9 +140,71 @@ func (m *Machine) gemm(ta, tb bool, M, N, K int, alpha float32, a Buffer, lda in
 	return m.gemmBeta(ta, tb, M, N, K, alpha, a, lda, b, ldb, 0, c, ldc)
 }
 
-// gemmBeta is gemm computing c = alpha·op(a)·op(b) + beta·c.
+// gemmBeta is gemm computing c = alpha·op(a)·op(b) + beta·c. With mixed
+// precision a and b are rounded into scratch buffers first (roundOperand);
+// an allocation failure is kept in m.planErr for lower to return.
 func (m *Machine) gemmBeta(ta, tb bool, M, N, K int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) func() error {
-	return func() error { return m.dev.Gemm(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc) }
+	mm := func(a, b Buffer) func() error {
+		return func() error { return m.dev.Gemm(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc) }
+	}
+	if m.prec.roundKernel() == "" {
+		return mm(a, b)
+	}
+	ra, roundA, err := m.roundOperand(a, operandSpan(ta, M, K, lda))
+	if err != nil {
+		m.planErr = err
+		return func() error { return err }
+	}
+	rb, roundB, err := m.roundOperand(b, operandSpan(tb, K, N, ldb))
+	if err != nil {
+		m.planErr = err
+		return func() error { return err }
+	}
+	return seq(roundA, roundB, mm(ra, rb))
+}
+
+// operandSpan is how many values from its first one a GEMM operand op(X)
+// of rows×cols with row length ld reads: X is stored cols×rows when
+// trans.
+func operandSpan(trans bool, rows, cols, ld int) int {
+	if trans {
+		rows, cols = cols, rows
+	}
+	if rows <= 0 || cols <= 0 {
+		return 0
+	}
+	return (rows-1)*ld + cols
+}
+
+// roundOperand plans mixed precision's conversion of a GEMM input: a
+// scratch buffer of n values, allocated now, and the launch that rounds
+// the n values from x into it (Precision.roundKernel). The GEMM then reads
+// the scratch buffer with x's leading dimension.
+func (m *Machine) roundOperand(x Buffer, n int) (Buffer, func() error, error) {
+	s, err := m.alloc(n)
+	if err != nil {
+		return Buffer{}, nil, err
+	}
+	return s, m.k1(m.prec.roundKernel(), n, x, s, n), nil
+}
+
+// roundBatch is roundOperand for a batched GEMM's operand: the region from
+// its first matrix to the end of its last is rounded into one scratch
+// buffer, and the returned batch addresses the matrices there.
+func (m *Machine) roundBatch(x batch, span int) (batch, func() error, error) {
+	if len(x.offs) == 0 {
+		return x, func() error { return nil }, nil
+	}
+	lo, hi := slices.Min(x.offs), slices.Max(x.offs)+span
+	s, run, err := m.roundOperand(x.buf.at(lo, 0), hi-lo)
+	if err != nil {
+		return batch{}, nil, err
+	}
+	offs := make([]int, len(x.offs))
+	for i, o := range x.offs {
+		offs[i] = o - lo
+	}
+	return batch{s, offs}, run, nil
 }
 
 // copyBuf is a planned device copy of src's values into dst.
@@ -154,6 +222,18 @@ type batch struct {
 // gemmBatched is a planned batched GEMM: C_i = alpha·op(A_i)·op(B_i). The
 // pointer arrays are uploaded once here.
 func (m *Machine) gemmBatched(ta, tb bool, M, N, K int, alpha float32, a batch, lda int, b batch, ldb int, c batch, ldc int) (func() error, error) {
+	var rounds []func() error
+	if m.prec.roundKernel() != "" {
+		ra, roundA, err := m.roundBatch(a, operandSpan(ta, M, K, lda))
+		if err != nil {
+			return nil, err
+		}
+		rb, roundB, err := m.roundBatch(b, operandSpan(tb, K, N, ldb))
+		if err != nil {
+			return nil, err
+		}
+		a, b, rounds = ra, rb, []func() error{roundA, roundB}
+	}
 	var arrays [3]Buffer
 	for i, x := range []batch{a, b, c} {
 		addrs := make([]uintptr, len(x.offs))
@@ -168,9 +248,9 @@ func (m *Machine) gemmBatched(ta, tb bool, M, N, K int, alpha float32, a batch, 
 		arrays[i] = p
 	}
 	count := len(c.offs)
-	return func() error {
+	return seq(append(rounds, func() error {
 		return m.dev.GemmBatched(ta, tb, M, N, K, alpha, arrays[0], lda, arrays[1], ldb, 0, arrays[2], ldc, count)
-	}, nil
+	})...), nil
 }
 
 // seq runs planned functions in order.

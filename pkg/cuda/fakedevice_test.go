@@ -21,6 +21,12 @@ type fakeDevice struct {
 	next     uintptr
 	launches map[string]int
 	gemms    int
+	// blasCalls counts cuBLAS calls (a batched GEMM is one).
+	blasCalls int
+	// inputFormat, when set, is the rounding every GEMM input must be
+	// invariant under (mixed precision): a value it changes fails the
+	// GEMM, so an operand that skipped its conversion is caught.
+	inputFormat func(float32) float32
 	// pending are the queued downloads: destination and the values the
 	// stream copied (its state when the copy was queued).
 	pending []fakeCopy
@@ -146,6 +152,7 @@ func (d *fakeDevice) Pointers(addrs []uintptr) (Buffer, error) {
 // Gemm is a plain row-major triple loop.
 func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
 	d.gemms++
+	d.blasCalls++
 	d.issue()
 	// cuBLAS's leading-dimension rules, in the row-major terms of Gemm.
 	need := func(trans bool, ifT, ifN int) int {
@@ -170,6 +177,14 @@ func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda
 		}
 		return B[p*ldb+j]
 	}
+	if d.inputFormat != nil {
+		if err := d.checkFormat("A", m, k, at); err != nil {
+			return err
+		}
+		if err := d.checkFormat("B", k, n, bt); err != nil {
+			return err
+		}
+	}
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var s float32
@@ -186,7 +201,21 @@ func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda
 	return nil
 }
 
+// checkFormat fails unless every value of the rows×cols operand x is
+// in d.inputFormat.
+func (d *fakeDevice) checkFormat(name string, rows, cols int, x func(i, j int) float32) error {
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			if v := x(i, j); d.inputFormat(v) != v && v == v {
+				return fmt.Errorf("fake: GEMM input %s[%d,%d] = %g is not in the mixed-precision format", name, i, j, v)
+			}
+		}
+	}
+	return nil
+}
+
 func (d *fakeDevice) GemmBatched(ta, tb bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
+	d.blasCalls -= count - 1 // the count Gemm calls below are one cuBLAS call
 	ptr := func(arr Buffer, i int) Buffer {
 		w := d.i32(arr.Ptr)
 		return Buffer{Ptr: uintptr(uint32(w[2*i])) | uintptr(uint32(w[2*i+1]))<<32}
@@ -256,6 +285,16 @@ func (d *fakeDevice) Launch(name string, grid, block [3]uint32, args ...any) err
 	d.issue()
 	k(kargs{d, args})
 	return nil
+}
+
+// fakeRound is lsf_round_f16 or lsf_round_bf16: y[i] = round(a[i]).
+func fakeRound(round func(float32) float32) func(kargs) {
+	return func(a kargs) {
+		x, o := a.p(0), a.p(1)
+		for i := range a.i(2) {
+			o[i] = round(x[i])
+		}
+	}
 }
 
 func sigmoid32(x float32) float32 {
@@ -557,6 +596,8 @@ var fakeKernels = map[string]func(a kargs){
 			o[i] = s * x[i]
 		}
 	},
+	"lsf_round_f16":  fakeRound(RoundFP16),
+	"lsf_round_bf16": fakeRound(RoundBF16),
 	"lsf_fill": func(a kargs) {
 		o, v := a.p(0), a.f(1)
 		for i := range a.i(2) {

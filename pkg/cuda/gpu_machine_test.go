@@ -120,13 +120,18 @@ func envInt(name string, def int) int {
 // batch, forward, backward, AdamStep, read the loss) at BATCH×T (default
 // 256×32, the reference's GPU row) and prints the median next to which
 // PyTorch's is printed by scripts/gpu-check.sh; then one profiled step
-// lists where the time goes.
+// lists where the time goes. MIXED (off, fp16 or bf16; default off) sets
+// the GEMM input format (MixedPrecision).
 func TestGPUMachineTiming(t *testing.T) {
 	batch, steps, iters := envInt("BATCH", 256), envInt("T", 32), envInt("STEPS", 20)
+	prec, err := ParsePrecision(os.Getenv("MIXED"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	sess := gpuSession(t)
 	defer sess.Close()
 	b := newBenchSmall(t, batch, steps)
-	m, err := NewMachine(b.g, b.learn, WithSession(sess), Fetch(b.mg.Loss))
+	m, err := NewMachine(b.g, b.learn, WithSession(sess), Fetch(b.mg.Loss), MixedPrecision(prec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +161,8 @@ func TestGPUMachineTiming(t *testing.T) {
 	}
 	slices.Sort(times)
 	med := times[len(times)/2]
-	fmt.Printf("lsfuse-cuda-machine: batch=%d T=%d steps=%d median %.2f ms/step (min %.2f, loss %.4f) on %s\n",
-		batch, steps, iters, float64(med.Microseconds())/1000, float64(times[0].Microseconds())/1000, b.loss(t), sess.Info)
+	fmt.Printf("lsfuse-cuda-machine: batch=%d T=%d steps=%d GEMM inputs %s: median %.2f ms/step (min %.2f, loss %.4f) on %s\n",
+		batch, steps, iters, prec, float64(med.Microseconds())/1000, float64(times[0].Microseconds())/1000, b.loss(t), sess.Info)
 	fmt.Printf("lsfuse-cuda-machine: host steps %v\n", m.HostSteps())
 
 	prof := map[string]time.Duration{}

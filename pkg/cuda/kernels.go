@@ -45,6 +45,7 @@ var KernelParams = map[string]string{
 	"lsf_add": "pppi", "lsf_sub": "pppi", "lsf_mul": "pppi", "lsf_add_row": "pppii", "lsf_mul_row": "pppii",
 	"lsf_scale": "pfpi", "lsf_add_scalar": "pfpi", "lsf_neg": "ppi", "lsf_square": "ppi", "lsf_log": "ppi",
 	"lsf_exp": "ppi", "lsf_div": "pppi", "lsf_fill": "pfi", "lsf_accum": "ppi",
+	"lsf_round_f16": "ppi", "lsf_round_bf16": "ppi",
 	"lsf_relu": "ppi", "lsf_relu_grad": "pppi", "lsf_tanh": "ppi", "lsf_tanh_grad": "pppi",
 	"lsf_sigmoid": "ppi", "lsf_sigmoid_grad": "pppi", "lsf_silu": "ppi", "lsf_silu_grad": "pppi",
 	"lsf_lecun_tanh": "ppi", "lsf_lecun_tanh_grad": "pppi", "lsf_gelu": "ppi", "lsf_gelu_grad": "pppi",

@@ -10,6 +10,7 @@ import (
 // with zero indices), enough for a host compiler to check the sources'
 // syntax and types: NVRTC only sees them on a GPU machine.
 const cudaAsCpp = `#include <math.h>
+#include <string.h>
 struct lsf_dim3 { unsigned x, y, z; };
 static lsf_dim3 blockIdx, threadIdx, blockDim, gridDim;
 #define __global__
@@ -18,6 +19,8 @@ static lsf_dim3 blockIdx, threadIdx, blockDim, gridDim;
 static void __syncthreads() {}
 static float atomicAdd(float* p, float v) { float o = *p; *p += v; return o; }
 static float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+static unsigned __float_as_uint(float x) { unsigned u; memcpy(&u, &x, 4); return u; }
+static float __uint_as_float(unsigned u) { float x; memcpy(&x, &u, 4); return x; }
 `
 
 // TestKernelsCompileAsCpp runs the embedded kernel sources through the

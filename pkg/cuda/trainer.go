@@ -11,14 +11,18 @@ import (
 // a Machine on the session, fetching its loss and output; evaluation
 // graphs run in EvalMode; Adam steps on the device. The session's
 // parameters are shared by all of them (the training graphs of both batch
-// sizes and the evaluation graphs).
-func TrainDevice(s *Session) train.Device { return trainDevice{s} }
+// sizes and the evaluation graphs). opts are added to every machine's
+// (MixedPrecision).
+func TrainDevice(s *Session, opts ...Option) train.Device { return trainDevice{s, opts} }
 
-type trainDevice struct{ s *Session }
+type trainDevice struct {
+	s    *Session
+	opts []Option
+}
 
 // NewExecutor implements train.Device.
 func (d trainDevice) NewExecutor(g *G.ExprGraph, learn, fetch G.Nodes, eval bool) (train.Executor, error) {
-	opts := []Option{WithSession(d.s), Fetch(fetch...)}
+	opts := append([]Option{WithSession(d.s), Fetch(fetch...)}, d.opts...)
 	if eval {
 		opts = append(opts, EvalMode())
 		learn = nil
