@@ -152,33 +152,28 @@ func splitAt(shape tensor.Shape, axis int) (outer, inner int) {
 // copyBlock copies src (outer blocks of width w) into dst rows of stride
 // dstStride at offset off.
 func copyBlock(dst, src *tensor.Dense, outer, dstStride, w, off int) {
-	switch dst.Dtype() {
-	case tensor.Float64:
-		copyBlockT(Slice[float64](dst), Slice[float64](src), outer, dstStride, w, off)
-	case tensor.Float32:
-		copyBlockT(Slice[float32](dst), Slice[float32](src), outer, dstStride, w, off)
-	}
-}
-
-func copyBlockT[T Float](d, s []T, outer, dstStride, w, off int) {
-	for o := 0; o < outer; o++ {
-		copy(d[o*dstStride+off:o*dstStride+off+w], s[o*w:(o+1)*w])
-	}
+	copyStrided(dst, src, outer, w, dstStride, off, w, 0)
 }
 
 // extractBlock is the inverse of copyBlock: dst gets w-wide blocks of src
 // rows of stride srcStride starting at off.
 func extractBlock(dst, src *tensor.Dense, outer, srcStride, w, off int) {
+	copyStrided(dst, src, outer, w, w, 0, srcStride, off)
+}
+
+// copyStrided copies outer rows of w elements from src (row stride
+// sStride, starting at sOff) to dst (row stride dStride, starting at dOff).
+func copyStrided(dst, src *tensor.Dense, outer, w, dStride, dOff, sStride, sOff int) {
 	switch dst.Dtype() {
 	case tensor.Float64:
-		extractBlockT(Slice[float64](dst), Slice[float64](src), outer, srcStride, w, off)
+		copyRows(Slice[float64](dst), Slice[float64](src), outer, w, dStride, dOff, sStride, sOff)
 	case tensor.Float32:
-		extractBlockT(Slice[float32](dst), Slice[float32](src), outer, srcStride, w, off)
+		copyRows(Slice[float32](dst), Slice[float32](src), outer, w, dStride, dOff, sStride, sOff)
 	}
 }
 
-func extractBlockT[T Float](d, s []T, outer, srcStride, w, off int) {
+func copyRows[T Float](d, s []T, outer, w, dStride, dOff, sStride, sOff int) {
 	for o := 0; o < outer; o++ {
-		copy(d[o*w:(o+1)*w], s[o*srcStride+off:o*srcStride+off+w])
+		copy(d[o*dStride+dOff:o*dStride+dOff+w], s[o*sStride+sOff:o*sStride+sOff+w])
 	}
 }
