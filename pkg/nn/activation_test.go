@@ -322,3 +322,52 @@ func TestSoftmaxGradients(t *testing.T) {
 		}, nntest.Options{Entries: 30, MinChecked: 1})
 	}
 }
+
+// TestReLULargeSplitsOverCores runs ReLU forward and backward on a tensor
+// above ParallelRange's threshold (2^15 elements), where the loops are
+// split over the cores, and checks every element against the definition.
+func TestReLULargeSplitsOverCores(t *testing.T) {
+	const n = 1<<15 + 123
+	vals := coreSeq(n, func(i int) float64 { return float64(i%7) - 3 })
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float64, 1, G.WithShape(n), G.WithName("x"), G.WithValue(nn.NewDense(tensor.Float64, []int{n}, vals)))
+	y, err := nn.ReLU(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := coreSeq(n, func(i int) float64 { return float64(i%5) + 1 })
+	wn := G.NewTensor(g, tensor.Float64, 1, G.WithShape(n), G.WithName("w"), G.WithValue(nn.NewDense(tensor.Float64, []int{n}, w)))
+	loss, err := G.Sum(G.Must(G.HadamardProd(y, wn)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := G.Grad(loss, x); err != nil {
+		t.Fatal(err)
+	}
+	m := G.NewTapeMachine(g, G.BindDualValues(x))
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	gv, err := x.Grad()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dx := nn.Slice[float64](gv.(*tensor.Dense))
+	for i, v := range vals {
+		wantDx := 0.0
+		if v > 0 {
+			wantDx = w[i]
+		}
+		if dx[i] != wantDx {
+			t.Fatalf("dx[%d] = %g, want %g (x = %g)", i, dx[i], wantDx, v)
+		}
+	}
+	want := 0.0
+	for i, v := range vals {
+		want += max(v, 0) * w[i]
+	}
+	if got, _ := nn.ScalarValue(loss); got != want {
+		t.Fatalf("Σ relu(x)·w = %g, want %g", got, want)
+	}
+}
