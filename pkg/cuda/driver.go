@@ -59,6 +59,8 @@ type rtcAPI struct {
 	nvrtcGetProgramLog     func(p uintptr, log *byte) int32
 	nvrtcGetCUBINSize      func(p uintptr, n *uint64) int32
 	nvrtcGetCUBIN          func(p uintptr, bin *byte) int32
+	nvrtcGetPTXSize        func(p uintptr, n *uint64) int32
+	nvrtcGetPTX            func(p uintptr, ptx *byte) int32
 	nvrtcDestroyProgram    func(p *uintptr) int32
 }
 
@@ -90,46 +92,74 @@ func Load() (*Runtime, error) {
 	return loaded, loadErr
 }
 
+// driverSymbols and blasSymbols map the API fields whose symbol differs
+// from the field name. The _v2 names are the 64-bit entry points cuda.h
+// and cublas_v2.h map the plain names to; cuStreamCreate,
+// cuStreamSynchronize and cuMemsetD32Async have none.
+var (
+	driverSymbols = map[string]string{"cuDeviceTotalMem": "cuDeviceTotalMem_v2",
+		"cuMemAlloc": "cuMemAlloc_v2", "cuMemFree": "cuMemFree_v2", "cuStreamDestroy": "cuStreamDestroy_v2",
+		"cuMemcpyHtoDAsync": "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync": "cuMemcpyDtoHAsync_v2"}
+	blasSymbols = map[string]string{"cublasCreate": "cublasCreate_v2",
+		"cublasDestroy": "cublasDestroy_v2", "cublasSgemm": "cublasSgemm_v2", "cublasGetVersion": "cublasGetVersion_v2",
+		"cublasSetStream": "cublasSetStream_v2"}
+)
+
+// openLibrary dlopens the first candidate of lib in dirs (Candidates)
+// that loads, returning its handle and path; the error is a
+// *MissingError listing what was tried.
+func openLibrary(lib Library, dirs []string) (uintptr, string, error) {
+	tried := Candidates(lib, "", dirs)
+	var last error
+	for _, p := range tried {
+		h, err := purego.Dlopen(p, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err == nil {
+			return h, p, nil
+		}
+		last = err
+	}
+	what := "library"
+	if lib == Driver {
+		what = "driver"
+	}
+	return 0, "", &MissingError{What: what, Name: lib.String(), Tried: tried, Err: last}
+}
+
+// bindLibrary binds api (a pointer to driverAPI, blasAPI or rtcAPI) from
+// the library at path, opened as h; a missing symbol is a *MissingError.
+func bindLibrary(lib Library, api any, h uintptr, path string) error {
+	renames := map[Library]map[string]string{Driver: driverSymbols, CuBLAS: blasSymbols}[lib]
+	if err := bind(api, h, renames); err != nil {
+		if lib == Driver {
+			return &MissingError{What: "driver", Name: "libcuda.so.1 lacks " + err.Error()}
+		}
+		return &MissingError{What: "library", Name: lib.String(), Err: fmt.Errorf("%s lacks %v", path, err)}
+	}
+	return nil
+}
+
+// cudaErrorNoDevice is CUDA_ERROR_NO_DEVICE: the driver loaded and found
+// no GPU (cuInit's answer on a machine with libcuda but no NVIDIA device).
+const cudaErrorNoDevice = 100
+
 // LoadFrom loads the libraries trying the folders dirs (see Candidates).
 func LoadFrom(dirs []string) (*Runtime, error) {
 	r := &Runtime{Paths: map[Library]string{}}
-	var handles [3]uintptr
+	apis := map[Library]any{Driver: &r.drv, CuBLAS: &r.blas, NVRTC: &r.rtc}
 	for _, lib := range []Library{Driver, CuBLAS, NVRTC} {
-		tried := Candidates(lib, "", dirs)
-		var last error
-		for _, p := range tried {
-			h, err := purego.Dlopen(p, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-			if err == nil {
-				handles[lib], r.Paths[lib] = h, p
-				break
-			}
-			last = err
+		h, p, err := openLibrary(lib, dirs)
+		if err != nil {
+			return nil, err
 		}
-		if handles[lib] == 0 {
-			what := "library"
-			if lib == Driver {
-				what = "driver"
-			}
-			return nil, &MissingError{What: what, Name: lib.String(), Tried: tried, Err: last}
+		r.Paths[lib] = p
+		if err := bindLibrary(lib, apis[lib], h, p); err != nil {
+			return nil, err
 		}
-	}
-	// The _v2 names are the 64-bit entry points cuda.h maps the plain
-	// names to; cuStreamCreate, cuStreamSynchronize and cuMemsetD32Async
-	// have none.
-	if err := bind(&r.drv, handles[Driver], map[string]string{"cuDeviceTotalMem": "cuDeviceTotalMem_v2",
-		"cuMemAlloc": "cuMemAlloc_v2", "cuMemFree": "cuMemFree_v2", "cuStreamDestroy": "cuStreamDestroy_v2",
-		"cuMemcpyHtoDAsync": "cuMemcpyHtoDAsync_v2", "cuMemcpyDtoHAsync": "cuMemcpyDtoHAsync_v2"}); err != nil {
-		return nil, &MissingError{What: "driver", Name: "libcuda.so.1 lacks " + err.Error()}
-	}
-	if err := bind(&r.blas, handles[CuBLAS], map[string]string{"cublasCreate": "cublasCreate_v2",
-		"cublasDestroy": "cublasDestroy_v2", "cublasSgemm": "cublasSgemm_v2", "cublasGetVersion": "cublasGetVersion_v2",
-		"cublasSetStream": "cublasSetStream_v2"}); err != nil {
-		return nil, &MissingError{What: "library", Name: "cublas", Err: fmt.Errorf("%s lacks %v", r.Paths[CuBLAS], err)}
-	}
-	if err := bind(&r.rtc, handles[NVRTC], nil); err != nil {
-		return nil, &MissingError{What: "library", Name: "nvrtc", Err: fmt.Errorf("%s lacks %v", r.Paths[NVRTC], err)}
 	}
 	if c := r.drv.cuInit(0); c != 0 {
+		if c == cudaErrorNoDevice {
+			return nil, &MissingError{What: "device", Name: "the driver sees no GPU", Err: r.cuErr(c)}
+		}
 		return nil, &MissingError{What: "driver", Name: "cuInit failed", Err: r.cuErr(c)}
 	}
 	var v int32

@@ -1,0 +1,88 @@
+//go:build linux && (amd64 || arm64)
+
+package cuda
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// envRequireLibs, when set (CI sets it), turns a missing CUDA library
+// into a failure instead of a skip in the tests below.
+const envRequireLibs = "LSFUSE_REQUIRE_CUDA_LIBS"
+
+// TestRealLibrariesBind binds every function the backend calls against
+// the real libcuda.so.1, cuBLAS and NVRTC found on this machine (Debian's
+// non-free libcuda1, libcublas11 and libnvrtc11.2 in CI; no GPU needed):
+// each symbol name, with its _v2 renaming, must exist. purego cannot check
+// a prototype, so the argument lists stay the GPU check's job.
+func TestRealLibrariesBind(t *testing.T) {
+	dirs := SearchDirs("", os.Getenv)
+	var r Runtime
+	apis := map[Library]any{Driver: &r.drv, CuBLAS: &r.blas, NVRTC: &r.rtc}
+	for _, lib := range []Library{Driver, CuBLAS, NVRTC} {
+		h, p, err := openLibrary(lib, dirs)
+		if err != nil {
+			if os.Getenv(envRequireLibs) != "" {
+				t.Fatalf("%s is set but %s is missing: %v", envRequireLibs, lib, err)
+			}
+			t.Logf("skipping %s: %v", lib, err)
+			continue
+		}
+		if err := bindLibrary(lib, apis[lib], h, p); err != nil {
+			t.Errorf("%s (%s): %v", lib, p, err)
+			continue
+		}
+		t.Logf("%s: every symbol bound from %s", lib, p)
+	}
+}
+
+// TestLoadWithoutGPU runs the backend's discovery on the real libraries
+// of a machine that has them but no GPU (CI): loading must fail with a
+// *MissingError naming the driver's own message, --device cuda must
+// return that error and --device auto must choose the CPU and say why.
+// On a machine with a GPU the discovery must instead find it.
+func TestLoadWithoutGPU(t *testing.T) {
+	dirs := SearchDirs("", os.Getenv)
+	for _, lib := range []Library{Driver, CuBLAS, NVRTC} {
+		if _, _, err := openLibrary(lib, dirs); err != nil {
+			if os.Getenv(envRequireLibs) != "" {
+				t.Fatalf("%s is set but %s is missing: %v", envRequireLibs, lib, err)
+			}
+			t.Skipf("%s missing: %v", lib, err)
+		}
+	}
+	r, err := LoadFrom(dirs)
+	probe := func() (*ProbeResult, error) {
+		if err != nil {
+			return nil, err
+		}
+		return r.probe()
+	}
+	p, perr := probe()
+	if perr == nil {
+		t.Logf("a GPU is present: %v (driver %d)", p.Devices, p.DriverVersion)
+		if sel, err := Resolve("auto", probe); err != nil || sel.Device != "cuda" {
+			t.Errorf("auto with a GPU: %+v, %v", sel, err)
+		}
+		return
+	}
+	var me *MissingError
+	if !errors.As(perr, &me) || me.What != "device" {
+		t.Fatalf("without a GPU: %v (%T), want a *MissingError for the device", perr, perr)
+	}
+	msg := perr.Error()
+	if !strings.Contains(msg, "CUDA error") {
+		t.Errorf("the error does not carry the driver's message: %q", msg)
+	}
+	t.Logf("without a GPU: %s", msg)
+	if _, err := Resolve("cuda", probe); err == nil || err.Error() != msg {
+		t.Errorf("--device cuda: %v, want %q", err, msg)
+	}
+	sel, err := Resolve("auto", probe)
+	if err != nil || sel.Device != "cpu" || sel.Reason != msg {
+		t.Errorf("--device auto: %+v, %v; want the CPU with reason %q", sel, err, msg)
+	}
+}
