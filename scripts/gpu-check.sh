@@ -118,8 +118,8 @@ run() {
 			echo "$name exit=$?"
 		}
 
-		echo "== 1. GPU kernel tests (pkg/cuda, -tags cudagpu)"
-		gpu_tests "gpu tests" 90 -test.run 'GPU' -test.skip 'GPUMachine|GPUTrainer'
+		echo "== 1. GPU kernel tests (pkg/cuda, -tags cudagpu), NVRTC 13 compile report, library symbols"
+		gpu_tests "gpu tests" 90 -test.run 'GPU|NVRTC|RealLibrariesBind' -test.skip 'GPUMachine|GPUTrainer'
 
 		echo "== 2. graph executor and trainer: bench-small on the GPU against the CPU"
 		gpu_tests "machine parity" 60 -test.run 'GPUMachineBenchSmall|GPUMachineMixedPrecision|GPUTrainer'
