@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/lsfuse/lsfuse/pkg/config"
+	"github.com/lsfuse/lsfuse/pkg/dist"
 	"github.com/lsfuse/lsfuse/pkg/train"
 )
 
@@ -15,7 +16,7 @@ type runDevice struct {
 	// (vm.Machine).
 	Train train.Device
 	// Name describes the device for the log: "cpu", "cpu (why auto did
-	// not choose CUDA)" or "cuda: NVIDIA H200 (sm_90, 140 GiB)".
+	// not choose CUDA)" or "cuda: GPU 0, NVIDIA H200 (sm_90, 140 GiB)".
 	Name  string
 	close func() error
 }
@@ -44,4 +45,18 @@ func cpuDevice(cfg *config.Config, name string) (*runDevice, error) {
 		return nil, usagef("train.mixed_precision %s needs --device cuda (the CUDA executor's GEMMs), but this run executes on %s: set train.mixed_precision off", p, name)
 	}
 	return &runDevice{Name: name}, nil
+}
+
+// gpuOrdinal picks which of count GPUs a process opens: in a job started
+// by a launcher (mpirun, srun, ...), its rank on the node modulo count, so
+// that the ranks of a node spread over its GPUs one each; otherwise GPU 0.
+// why says how a launched process chose ("" for a plain process).
+// CUDA_VISIBLE_DEVICES still applies: the driver numbers only the GPUs it
+// lists.
+func gpuOrdinal(getenv func(string) string, count int) (ordinal int, why string) {
+	rank, via, ok := dist.LocalRank(getenv)
+	if !ok || count < 1 {
+		return 0, ""
+	}
+	return rank % count, fmt.Sprintf("node-local rank %d (%s) of a job, %d GPU(s) visible", rank, via, count)
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/lsfuse/lsfuse/pkg/config"
 	"github.com/lsfuse/lsfuse/pkg/cuda"
@@ -45,11 +46,15 @@ func openDevice(cfg *config.Config) (*runDevice, error) {
 	if err != nil {
 		return nil, usagef("train.mixed_precision: %v", err)
 	}
-	s, err := cuda.OpenSession(0)
+	ordinal, why := gpuOrdinal(os.Getenv, len(sel.Probe.Devices))
+	s, err := cuda.OpenSession(ordinal)
 	if err != nil {
-		return nil, fmt.Errorf("--device %s: opening the GPU: %w", req, err)
+		return nil, fmt.Errorf("--device %s: opening GPU %d: %w", req, ordinal, err)
 	}
-	name := "cuda: " + s.Info.String()
+	name := fmt.Sprintf("cuda: GPU %d, %s", ordinal, s.Info)
+	if why != "" {
+		name += " (" + why + ")"
+	}
 	if prec != cuda.PrecisionOff {
 		name += ", " + string(prec) + " GEMM inputs"
 	}

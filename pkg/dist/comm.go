@@ -110,6 +110,32 @@ func Launched(getenv func(string) string) (size int, via string, ok bool) {
 	return 0, "", false
 }
 
+// localRankVars are the environment variables in which launchers give a
+// process its rank among the job's processes on the same node: Open MPI,
+// MPICH/Intel MPI Hydra, MVAPICH, Slurm's srun, and torchrun-style
+// launchers.
+var localRankVars = []string{"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "MV2_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"}
+
+// LocalRank is the process's rank among the job's processes on its node,
+// read from the launcher's environment (getenv; os.Getenv when nil), and
+// the variable that gave it. ok is false when no launcher variable holds a
+// non-negative integer (a single process, or an unknown launcher). A
+// multi-GPU node runs one rank per GPU by choosing device LocalRank mod
+// the number of GPUs.
+func LocalRank(getenv func(string) string) (rank int, via string, ok bool) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	for _, name := range localRankVars {
+		if v := getenv(name); v != "" {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				return n, name, true
+			}
+		}
+	}
+	return 0, "", false
+}
+
 // NotBuiltError is Init's error when an MPI launcher started a binary built
 // without MPI support: every rank would otherwise train the whole model on
 // its own and they would overwrite each other's checkpoints.

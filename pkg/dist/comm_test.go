@@ -58,6 +58,30 @@ func TestLaunched(t *testing.T) {
 	}
 }
 
+func TestLocalRank(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		rank int
+		via  string
+		ok   bool
+	}{
+		{"plain", nil, 0, "", false},
+		{"openmpi", map[string]string{"OMPI_COMM_WORLD_LOCAL_RANK": "3", "OMPI_COMM_WORLD_RANK": "7"}, 3, "OMPI_COMM_WORLD_LOCAL_RANK", true},
+		{"hydra", map[string]string{"MPI_LOCALRANKID": "1"}, 1, "MPI_LOCALRANKID", true},
+		{"slurm", map[string]string{"SLURM_LOCALID": "2"}, 2, "SLURM_LOCALID", true},
+		{"garbage then torchrun", map[string]string{"MPI_LOCALRANKID": "x", "LOCAL_RANK": "5"}, 5, "LOCAL_RANK", true},
+		{"negative", map[string]string{"SLURM_LOCALID": "-1"}, 0, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rank, via, ok := LocalRank(func(k string) string { return tc.env[k] })
+			if rank != tc.rank || via != tc.via || ok != tc.ok {
+				t.Fatalf("LocalRank = (%d, %q, %v), want (%d, %q, %v)", rank, via, ok, tc.rank, tc.via, tc.ok)
+			}
+		})
+	}
+}
+
 func TestInitUnderLauncherWithoutMPI(t *testing.T) {
 	if Enabled() {
 		t.Skip("MPI build: Init would initialise MPI")
