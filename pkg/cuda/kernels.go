@@ -61,6 +61,7 @@ var KernelParams = map[string]string{
 	"lsf_maxpool1d": "ppqiiiiii", "lsf_maxpool1d_grad": "pqpiii", "lsf_maxpool2d": "ppqiiiiiiiiiii",
 	"lsf_im2col1d": "ppiiiiiii", "lsf_col2im1d": "ppiiiiiii",
 	"lsf_im2col2d": "ppiiiiiiiiiii", "lsf_col2im2d": "ppiiiiiiiiiii",
+	"lsf_im2col3d": "ppiiiiiiiiiiiiiiiiiii", "lsf_col2im3d": "ppiiiiiiiiiiiiiiiiiii",
 	"lsf_channel_stats": "pppiii", "lsf_bn_grad_sums": "ppppppiiif", "lsf_bn_grad_x": "ppppppppiiifi", "lsf_channel_affine": "ppppppiiif", "lsf_bn_running": "ppppiff",
 	"lsf_adam":        "ppppiffffff",
 	"lsf_spike_stats": "ppii", "lsf_cfc_bias_act": "ppiiii", "lsf_cfc_act_grad": "pppiiii", "lsf_cfc_heads": "ppppiiiifi", "lsf_cfc_heads_grad": "ppppiiiifii",

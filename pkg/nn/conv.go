@@ -78,15 +78,20 @@ func (l Conv2d) Forward(c *Ctx, x *G.Node) (*G.Node, error) {
 		padding: l.Padding, groups: l.Groups, noBias: l.NoBias}.forward(c, x)
 }
 
-// Conv3d is a 3-d convolution with a cubic kernel (PyTorch nn.Conv3d, one
-// group): y[n,o,d,i,j] = b[o] + Σ_c Σ_{t,u,v<K} w[o,c,t,u,v] ·
-// x[n, c, d·S + t − P, i·S + u − P, j·S + v − P], zero padded. Input x is
-// [B, InC, D, H, W], output [B, OutC, D', H', W'] with
-// D' = floor((D + 2P − K)/S) + 1 (H', W' alike). Parameters "weight"
-// [OutC, InC, K, K, K] (kaiming_uniform(a=√5)) and "bias" [OutC]
-// (U(±1/√(InC·K³))). Same in training and evaluation.
+// Conv3d is a 3-d convolution with a cubic kernel (PyTorch nn.Conv3d):
+//
+//	y[n,o,d,i,j] = b[o] + Σ_{c<InC/G} Σ_{t,u,v<K} w[o,c,t,u,v] ·
+//	               x[n, g(o)·InC/G + c, d·S + t·Q − P, i·S + u·Q − P, j·S + v·Q − P]
+//
+// with zero padding P, stride S and dilation Q on every axis, g(o) =
+// o/(OutC/G). Input x is [B, InC, D, H, W], output [B, OutC, D', H', W']
+// with D' = floor((D + 2P − Q·(K−1) − 1)/S) + 1 (H', W' alike).
+// Parameters "weight" [OutC, InC/Groups, K, K, K] (kaiming_uniform(a=√5))
+// and "bias" [OutC] (U(±1/√fanIn), fanIn = InC/Groups·K³). Same in
+// training and evaluation.
 type Conv3d struct {
-	// InC and OutC are the input and output channels.
+	// InC and OutC are the input and output channels; both must be
+	// divisible by Groups.
 	InC, OutC int
 	// Kernel is the side of the cubic kernel (> 0).
 	Kernel int
@@ -94,6 +99,11 @@ type Conv3d struct {
 	Stride int
 	// Padding is the number of zero planes added on every side (≥ 0).
 	Padding int
+	// Dilation is the spacing between kernel taps; 0 means 1.
+	Dilation int
+	// Groups splits the channels into independent convolutions; 0 means 1,
+	// Groups == InC is a depthwise convolution.
+	Groups int
 	// NoBias drops the bias.
 	NoBias bool
 }
@@ -102,7 +112,7 @@ type Conv3d struct {
 // [B, OutC, D', H', W'].
 func (l Conv3d) Forward(c *Ctx, x *G.Node) (*G.Node, error) {
 	return convLayer{name: "conv3d", nd: 3, inC: l.InC, outC: l.OutC, kernel: l.Kernel, stride: l.Stride,
-		padding: l.Padding, noBias: l.NoBias}.forward(c, x)
+		padding: l.Padding, dilation: l.Dilation, groups: l.Groups, noBias: l.NoBias}.forward(c, x)
 }
 
 // convLayer is the shared implementation of Conv1d/2d/3d: the same

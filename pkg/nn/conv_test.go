@@ -302,6 +302,11 @@ func cvConvCases() []cvConvCase {
 				return nn.Conv3d{InC: 2, OutC: 2, Kernel: 3, Stride: 2}.Forward(c.Sub("conv"), x)
 			},
 			ref: cvConvRef{inC: 2, outC: 2, groups: 1, k: [3]int{3, 3, 3}, stride: [3]int{2, 2, 2}, dil: one}},
+		{name: "conv3d stride2 pad1 dil2 groups2", xShape: []int{2, 4, 5, 6, 7}, want: []int{2, 6, 3, 3, 4}, bias: true,
+			layer: func(c *nn.Ctx, x *G.Node) (*G.Node, error) {
+				return nn.Conv3d{InC: 4, OutC: 6, Kernel: 2, Stride: 2, Padding: 1, Dilation: 2, Groups: 2}.Forward(c.Sub("conv"), x)
+			},
+			ref: cvConvRef{inC: 4, outC: 6, groups: 2, k: [3]int{2, 2, 2}, stride: [3]int{2, 2, 2}, pad: one, dil: [3]int{2, 2, 2}}},
 	}
 }
 
