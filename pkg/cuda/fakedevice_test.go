@@ -326,6 +326,25 @@ func surrogate32(x float32, kind int, k, m float32) float32 {
 	return m * d
 }
 
+// lifNeuron32 is lsf_lif_neuron: neuron j's β (clamped), θ and graded
+// factor from the LIF kernels' arguments, whose parameter pointers start
+// at argument ptr (β, θ, g) and whose learn, beta, theta arguments at
+// learn.
+func lifNeuron32(a kargs, ptr, learn, j int) (beta, theta, g float32) {
+	bits := a.i(learn)
+	beta, theta, g = a.f(learn+1), a.f(learn+2), 1
+	if bits&1 != 0 {
+		beta = min(max(a.p(ptr)[j], 0), 1)
+	}
+	if bits&2 != 0 {
+		theta = a.p(ptr + 1)[j]
+	}
+	if bits&4 != 0 {
+		g = a.p(ptr + 2)[j]
+	}
+	return beta, theta, g
+}
+
 // unary32 transcribes an elementwise kernel y = f(x).
 func unary32(f func(x float32) float32) func(a kargs) {
 	return func(a kargs) {
@@ -741,8 +760,9 @@ var fakeKernels = map[string]func(a kargs){
 		}
 	},
 	"lsf_lif_seq_forward": func(a kargs) {
-		cur, spikes, mem, n, steps, perStep, reset, beta, theta := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6), a.f(7), a.f(8)
+		cur, spikes, mem, n, units, steps, perStep, reset := a.p(0), a.p(4), a.p(5), a.i(6), a.i(7), a.i(8), a.i(9), a.i(10)
 		for i := 0; i < n; i++ {
+			beta, theta, g := lifNeuron32(a, 1, 11, i%units)
 			var u float32
 			for t := 0; t < steps; t++ {
 				x := cur[i]
@@ -761,35 +781,68 @@ var fakeKernels = map[string]func(a kargs){
 				mem[t*n+i] = u
 				spikes[t*n+i] = 0
 				if u-theta > 0 {
-					spikes[t*n+i] = 1
+					spikes[t*n+i] = g
 				}
 			}
 		}
 	},
 	"lsf_lif_seq_backward": func(a kargs) {
-		mem, g, dcur, n, steps, perStep, reset := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6)
-		beta, theta, kind, k, m := a.f(7), a.f(8), a.i(9), a.f(10), a.f(11)
+		mem, g, dcur, n, units, steps, perStep, reset := a.p(0), a.p(1), a.p(5), a.i(7), a.i(8), a.i(9), a.i(10), a.i(11)
+		learn, kind, k, m := a.i(12), a.i(15), a.f(16), a.f(17)
 		for i := 0; i < n; i++ {
-			var carry, sum float32
+			j := i % units
+			beta, theta, gf := lifNeuron32(a, 2, 12, j)
+			var carry, sum, sb, st, sg float32
 			for t := steps - 1; t >= 0; t-- {
 				ut, p := mem[t*n+i], float32(0)
 				if t > 0 {
 					p = mem[(t-1)*n+i]
 				}
-				delta := g[t*n+i]*surrogate32(ut-theta, kind, k, m) + carry
+				gt := g[t*n+i]
+				gs := gt * gf * surrogate32(ut-theta, kind, k, m)
+				delta := gs + carry
 				if perStep != 0 {
 					dcur[t*n+i] = delta
 				} else {
 					sum += delta
 				}
+				fired := p-theta > 0
 				keep := float32(1)
-				if reset == 1 && p-theta > 0 {
+				if reset == 1 && fired {
 					keep = 0
+				}
+				sb += delta * keep * p
+				st -= gs
+				if reset == 0 && fired {
+					st -= delta
+				}
+				if ut-theta > 0 {
+					sg += gt
 				}
 				carry = delta * beta * keep
 			}
 			if perStep == 0 {
 				dcur[i] = sum
+			}
+			if learn == 0 {
+				continue
+			}
+			var vals []float32
+			if learn&1 != 0 {
+				if bv := a.p(2)[j]; !(bv >= 0 && bv <= 1) {
+					sb = 0
+				}
+				vals = append(vals, sb)
+			}
+			if learn&2 != 0 {
+				vals = append(vals, st)
+			}
+			if learn&4 != 0 {
+				vals = append(vals, sg)
+			}
+			part := a.p(6)[(i/units)*len(vals)*units:]
+			for s, v := range vals {
+				part[s*units+j] = v
 			}
 		}
 	},

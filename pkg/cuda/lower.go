@@ -68,11 +68,13 @@ func cfcHost(name string) string {
 	return ""
 }
 
-// lifHost sends the LIFSeq variants the kernels lack to the host:
-// learnable β or θ, graded spikes, the smooth gradient-check forward.
+// lifHost sends the LIFSeq variants the kernels lack to the host: the
+// smooth forward (nn.Surrogate.Smooth, m·F(x) instead of H(x)), which only
+// float64 finite-difference gradient checks use, never training — and
+// the CUDA executor is float32 only.
 func lifHost(name string) string {
-	if !strings.Contains(name, "learn=false/false") || !strings.Contains(name, "graded=false") || strings.Contains(name, "smooth=true") {
-		return "LIFSeq with learnable β/θ, graded or smooth spikes: no kernel yet (planned: the packed dβ, dθ, dg reduction)"
+	if strings.Contains(name, "smooth=true") {
+		return "LIFSeq with the smooth forward: float64 gradient checks only (the CUDA executor is float32), never trained: host"
 	}
 	return ""
 }
@@ -188,8 +190,8 @@ var rules = []Rule{
 	{"modality.MaskedMaxLGrad", Host, nil, "as MaskedMaxL"},
 
 	// pkg/model fused sequence ops (the performance issue's ops).
-	{"LIFSeq", Kernel, []string{"lsf_lif_seq_forward"}, "fixed β and θ, binary spikes (other variants: host, see hostWhen); membranes kept for the backward"},
-	{"LIFSeq/grad", Kernel, []string{"lsf_lif_seq_backward"}, "backpropagation through time, one thread per neuron and sample (other variants: host)"},
+	{"LIFSeq", Kernel, []string{"lsf_lif_seq_forward"}, "fixed or learnable (per-neuron, β clamped to [0, 1]) β and θ, binary or graded spikes, every reset mode; the smooth gradient-check forward: host (see hostWhen)"},
+	{"LIFSeq/grad", Kernel, []string{"lsf_lif_seq_forward", "lsf_lif_seq_backward", "lsf_sum_rows"}, "membranes recomputed, then backpropagation through time, one thread per neuron and sample; dβ, dθ, dg as per-sample sums over time reduced over the batch by lsf_sum_rows (deterministic, no atomics); smooth: host"},
 	{"CfCSeq", BLAS, []string{gemm, "lsf_cfc_bias_act", "lsf_cfc_heads"}, "per step: h·W_hᵀ and the heads as cuBLAS GEMMs (the input projection of all steps as one), bias+activation and the gate as kernels; pure mode and silu/gelu backbones: host (see hostWhen)"},
 	{"CfCSeq/grad", BLAS, []string{"lsf_cfc_heads_grad", gemm, "lsf_cfc_act_grad", "lsf_sum_rows"}, "backpropagation through time from the forward's cache, per step; weight gradients as single GEMMs over all T·B rows"},
 	{"TemporalResample", Kernel, []string{"lsf_mix_rows"}, "linear interpolation along the time axis (aligned modalities) and its adjoint: a row mix whose tap table is uploaded once"},

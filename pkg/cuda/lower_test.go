@@ -162,17 +162,19 @@ func TestLowerReportsUncovered(t *testing.T) {
 	}
 }
 
-// TestLIFVariantsFallBack checks that LIFSeq instances the kernels do not
-// cover (learnable β/θ, graded or smooth spikes) are Host steps and the
-// plain one is a Kernel step.
+// TestLIFVariantsFallBack checks that LIFSeq instances with the smooth
+// (gradient-check) forward are Host steps and the others — fixed or
+// learnable β/θ, binary or graded spikes — Kernel steps.
 func TestLIFVariantsFallBack(t *testing.T) {
 	cases := []struct {
 		name string
 		want Kind
 	}{
 		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=subtract,beta=0.95,theta=1,learn=false/false,graded=false,fast_sigmoid(k=25,m=1,smooth=false)}", Kernel},
-		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=subtract,beta=0.95,theta=1,learn=true/false,graded=false,fast_sigmoid(k=25,m=1,smooth=false)}", Host},
-		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=zero,beta=0.95,theta=1,learn=false/false,graded=true,atan(k=2,m=1,smooth=false)}", Host},
+		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=subtract,beta=0.95,theta=1,learn=true/false,graded=false,fast_sigmoid(k=25,m=1,smooth=false)}", Kernel},
+		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=zero,beta=0.95,theta=1,learn=false/false,graded=true,atan(k=2,m=1,smooth=false)}/grad", Kernel},
+		{"LIFSeq{T=8,B=2,N=64,perStep=true,reset=none,beta=0.95,theta=1,learn=true/true,graded=true,sigmoid(k=25,m=1,smooth=false)}/grad", Kernel},
+		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=subtract,beta=0.95,theta=1,learn=true/false,graded=false,fast_sigmoid(k=25,m=1,smooth=true)}", Host},
 		{"LIFSeq{T=8,B=2,N=64,perStep=true,reset=none,beta=0.95,theta=1,learn=false/false,graded=false,fast_sigmoid(k=25,m=1,smooth=true)}/grad", Host},
 	}
 	for _, c := range cases {
