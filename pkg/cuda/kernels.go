@@ -63,7 +63,7 @@ var KernelParams = map[string]string{
 	"lsf_im2col2d": "ppiiiiiiiiiii", "lsf_col2im2d": "ppiiiiiiiiiii",
 	"lsf_channel_stats": "pppiii", "lsf_bn_grad_sums": "ppppppiiif", "lsf_bn_grad_x": "ppppppppiiifi", "lsf_channel_affine": "ppppppiiif", "lsf_bn_running": "ppppiff",
 	"lsf_adam":        "ppppiffffff",
-	"lsf_spike_stats": "ppii", "lsf_cfc_bias_act": "ppiiii", "lsf_cfc_act_grad": "pppiiii", "lsf_cfc_heads": "ppppiiiifi", "lsf_cfc_heads_grad": "ppppiiiifii",
+	"lsf_spike_stats": "ppii", "lsf_cfc_bias_act": "ppiiiii", "lsf_cfc_act_grad": "pppiiii", "lsf_cfc_heads": "ppppppiiiifi", "lsf_cfc_heads_grad": "pppppppiiiifii",
 }
 
 // kernelDecl matches `extern "C" __global__ void name(params)`.
