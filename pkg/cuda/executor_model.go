@@ -261,12 +261,16 @@ func lowerSpikeStats(m *Machine, st *xstep) (func() error, error) {
 	return seq(runs...), nil
 }
 
-// lifParams parses a LIFSeq name (fixed β/θ, binary spikes: Lower sends
-// the other variants to the host).
+// lifParams is a LIFSeq name parsed: n = B·N elements of N = units
+// neurons; learn has bit 1 for a learnable β, 2 for a learnable θ, 4 for
+// graded spikes (the kernels' learn argument), parts how many of those
+// are set (the per-neuron inputs after the current, and gradients after
+// the current's). The smooth forward has no kernel (Lower sends it to the
+// host).
 type lifParams struct {
-	t, n, perStep, reset int
-	beta, theta, k, mult float32
-	kind                 int
+	t, n, units, perStep, reset int
+	beta, theta, k, mult        float32
+	kind, learn, parts          int
 }
 
 func parseLIF(name string) (lifParams, bool) {
@@ -279,48 +283,95 @@ func parseLIF(name string) (lifParams, bool) {
 	kind, k, mult, ok6 := surrogate(name)
 	reset := map[string]int{"subtract": 0, "zero": 1, "none": 2}
 	r, ok7 := reset[field(name, "reset")]
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || field(name, "learn") != "false/false" || field(name, "graded") != "false" {
+	learn, ok8 := map[string]int{"false/false": 0, "true/false": 1, "false/true": 2, "true/true": 3}[field(name, "learn")]
+	graded, ok9 := map[string]int{"false": 0, "true": 4}[field(name, "graded")]
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8 && ok9) {
 		return p, false
 	}
-	p = lifParams{t: t, n: b * n, reset: r, beta: float32(beta), theta: float32(theta), k: k, mult: mult, kind: kind}
+	p = lifParams{t: t, n: b * n, units: n, reset: r, beta: float32(beta), theta: float32(theta), k: k, mult: mult, kind: kind, learn: learn | graded}
+	for bit := 1; bit <= 4; bit <<= 1 {
+		if p.learn&bit != 0 {
+			p.parts++
+		}
+	}
 	if field(name, "perStep") == "true" {
 		p.perStep = 1
 	}
 	return p, true
 }
 
+// lifParamBufs returns the kernels' β, θ, g pointer arguments: the
+// per-neuron inputs in[0…] in that order as p.learn enables them, a null
+// Buffer (never read) for the others.
+func lifParamBufs(p lifParams, in []*slot) [3]Buffer {
+	var bufs [3]Buffer
+	next := 0
+	for i := range bufs {
+		if p.learn&(1<<i) != 0 {
+			bufs[i], next = in[next].buf, next+1
+		}
+	}
+	return bufs
+}
+
 // lowerLIF lowers the fused LIF sequence and its backward; the backward
-// recomputes the membranes with the forward kernel into scratch buffers.
+// recomputes the membranes with the forward kernel into scratch buffers
+// and, with learnable parameters or graded spikes, reduces the kernel's
+// per-sample parameter gradients over the batch into the packed output
+// after the current's gradient (model's layout: dcur, dβ, dθ, dg).
 func lowerLIF(m *Machine, st *xstep) (func() error, error) {
 	p, ok := parseLIF(opName(st))
-	if !ok {
+	if !ok || p.units <= 0 {
 		return nil, nil
 	}
 	cur := st.in[0].buf
 	n, tn := p.n, p.t*p.n
-	if strings.HasSuffix(st.fam, "/grad") {
-		if len(st.in) != 2 {
+	curLen := n
+	if p.perStep == 1 {
+		curLen = tn
+	}
+	grad := strings.HasSuffix(st.fam, "/grad")
+	if (grad && len(st.in) != 2+p.parts) || (!grad && len(st.in) != 1+p.parts) || cur.N != curLen {
+		return nil, nil
+	}
+	par := lifParamBufs(p, st.in[1:])
+	for i, b := range par {
+		if p.learn&(1<<i) != 0 && b.N != p.units {
 			return nil, nil
 		}
-		spikes, err := m.alloc(tn)
-		if err != nil {
-			return nil, err
+	}
+	fwdArgs := func(spikes, mem Buffer) []any {
+		return []any{cur, par[0], par[1], par[2], spikes, mem, n, p.units, p.t, p.perStep, p.reset, p.learn, p.beta, p.theta}
+	}
+	if !grad {
+		if st.out.buf.N != tn {
+			return nil, nil
 		}
 		mem, err := m.alloc(tn)
 		if err != nil {
 			return nil, err
 		}
-		return seq(m.k1("lsf_lif_seq_forward", n, cur, spikes, mem, n, p.t, p.perStep, p.reset, p.beta, p.theta),
-			m.k1("lsf_lif_seq_backward", n, mem, st.in[1].buf, st.out.buf, n, p.t, p.perStep, p.reset, p.beta, p.theta, p.kind, p.k, p.mult)), nil
+		return m.k1("lsf_lif_seq_forward", n, fwdArgs(st.out.buf, mem)...), nil
 	}
-	if len(st.in) != 1 || st.out.buf.N != tn {
+	pn := p.parts * p.units
+	if st.out.buf.N != curLen+pn {
 		return nil, nil
 	}
-	mem, err := m.alloc(tn)
+	scratch, err := m.alloc(2*tn + p.parts*n)
 	if err != nil {
 		return nil, err
 	}
-	return m.k1("lsf_lif_seq_forward", n, cur, st.out.buf, mem, n, p.t, p.perStep, p.reset, p.beta, p.theta), nil
+	spikes, mem, part := scratch.at(0, tn), scratch.at(tn, tn), Buffer{}
+	if p.parts > 0 {
+		part = scratch.at(2*tn, p.parts*n)
+	}
+	runs := []func() error{m.k1("lsf_lif_seq_forward", n, fwdArgs(spikes, mem)...),
+		m.k1("lsf_lif_seq_backward", n, mem, st.in[1+p.parts].buf, par[0], par[1], par[2], st.out.buf.at(0, curLen), part,
+			n, p.units, p.t, p.perStep, p.reset, p.learn, p.beta, p.theta, p.kind, p.k, p.mult)}
+	if p.parts > 0 {
+		runs = append(runs, m.k1("lsf_sum_rows", pn, part, st.out.buf.at(curLen, pn), n/p.units, pn))
+	}
+	return seq(runs...), nil
 }
 
 // lowerWeightedSumL: y[b,d] = Σ_l w[b,l]·x[b,l,d], inputs (x, w).

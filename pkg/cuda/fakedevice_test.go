@@ -326,6 +326,25 @@ func surrogate32(x float32, kind int, k, m float32) float32 {
 	return m * d
 }
 
+// lifNeuron32 is lsf_lif_neuron: neuron j's β (clamped), θ and graded
+// factor from the LIF kernels' arguments, whose parameter pointers start
+// at argument ptr (β, θ, g) and whose learn, beta, theta arguments at
+// learn.
+func lifNeuron32(a kargs, ptr, learn, j int) (beta, theta, g float32) {
+	bits := a.i(learn)
+	beta, theta, g = a.f(learn+1), a.f(learn+2), 1
+	if bits&1 != 0 {
+		beta = min(max(a.p(ptr)[j], 0), 1)
+	}
+	if bits&2 != 0 {
+		theta = a.p(ptr + 1)[j]
+	}
+	if bits&4 != 0 {
+		g = a.p(ptr + 2)[j]
+	}
+	return beta, theta, g
+}
+
 // unary32 transcribes an elementwise kernel y = f(x).
 func unary32(f func(x float32) float32) func(a kargs) {
 	return func(a kargs) {
@@ -401,7 +420,8 @@ var moreKernels = map[string]func(a kargs){
 	},
 }
 
-// cfcAct32 and cfcActDy32 are lsf_cfc_act and lsf_cfc_act_dy.
+// cfcAct32 and cfcActDy32 are lsf_cfc_act and lsf_cfc_act_dy (the
+// derivative from the output, or for silu and gelu from the input).
 func cfcAct32(a float32, act int) float32 {
 	switch act {
 	case 0:
@@ -412,24 +432,34 @@ func cfcAct32(a float32, act int) float32 {
 		return sigmoid32(a)
 	case 3:
 		return max(a, 0)
+	case 5:
+		return a * sigmoid32(a)
+	case 6:
+		return float32(0.5 * float64(a) * (1 + math.Erf(float64(a)/math.Sqrt2)))
 	}
 	return a
 }
 
-func cfcActDy32(y float32, act int) float32 {
+func cfcActDy32(v float32, act int) float32 {
 	switch act {
 	case 0:
-		t := y / 1.7159
+		t := v / 1.7159
 		return 1.7159 * 0.666 * (1 - t*t)
 	case 1:
-		return 1 - y*y
+		return 1 - v*v
 	case 2:
-		return y * (1 - y)
+		return v * (1 - v)
 	case 3:
-		if y > 0 {
+		if v > 0 {
 			return 1
 		}
 		return 0
+	case 5:
+		s := sigmoid32(v)
+		return s * (1 + v*(1-s))
+	case 6:
+		a := float64(v)
+		return float32(0.5*(1+math.Erf(a/math.Sqrt2)) + a*math.Exp(-0.5*a*a)/math.Sqrt(2*math.Pi))
 	}
 	return 1
 }
@@ -437,10 +467,14 @@ func cfcActDy32(y float32, act int) float32 {
 // cfcKernels are kernels/cfc.cu, registered in init.
 var cfcKernels = map[string]func(a kargs){
 	"lsf_cfc_bias_act": func(a kargs) {
-		c, bias, rows, n, ld, act := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4), a.i(5)
+		c, bias, rows, n, ld, act, keep := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4), a.i(5), a.i(6)
 		for i := 0; i < rows*n; i++ {
 			r, j := i/n, i%n
-			c[r*ld+j] = cfcAct32(c[r*ld+j]+bias[j], act)
+			v := c[r*ld+j] + bias[j]
+			if keep > 0 {
+				c[r*ld+keep+j] = v
+			}
+			c[r*ld+j] = cfcAct32(v, act)
 		}
 	},
 	"lsf_cfc_act_grad": func(a kargs) {
@@ -450,15 +484,23 @@ var cfcKernels = map[string]func(a kargs){
 		}
 	},
 	"lsf_cfc_heads": func(a kargs) {
-		hd, hb, cache, h, rows, u, rc, off, ts, gate := a.p(0), a.p(1), a.p(2), a.p(3), a.i(4), a.i(5), a.i(6), a.i(7), a.f(8), a.i(9)
+		hd, hb, cache, h, rows, u, rc, off, ts, mode := a.p(0), a.p(1), a.p(4), a.p(5), a.i(6), a.i(7), a.i(8), a.i(9), a.f(10), a.i(11)
 		for i := 0; i < rows*u; i++ {
 			r, j := i/u, i%u
+			c := cache[r*rc+off:]
+			if mode == 2 {
+				tau, amp := a.p(2), a.p(3)
+				f := hd[i] + hb[j]
+				e := float32(math.Exp(float64(-ts * (abs32(tau[j]) + abs32(f)))))
+				c[j], c[u+j] = f, e
+				h[i] = amp[j] - e*f*amp[j]
+				continue
+			}
 			x := hd[r*4*u:]
 			f1, f2 := tanh32(x[j]+hb[j]), tanh32(x[u+j]+hb[u+j])
 			g := sigmoid32((x[2*u+j]+hb[2*u+j])*ts + x[3*u+j] + hb[3*u+j])
-			c := cache[r*rc+off:]
 			c[j], c[u+j], c[2*u+j] = f1, f2, g
-			if gate != 0 {
+			if mode == 1 {
 				h[i] = f1*(1-g) + g*f2
 			} else {
 				h[i] = f1 + g*f2
@@ -466,8 +508,8 @@ var cfcKernels = map[string]func(a kargs){
 		}
 	},
 	"lsf_cfc_heads_grad": func(a kargs) {
-		g, carry, cache, dhd, rows, u, rc, off := a.p(0), a.p(1), a.p(2), a.p(3), a.i(4), a.i(5), a.i(6), a.i(7)
-		ts, gate, hasCarry := a.f(8), a.i(9), a.i(10)
+		g, carry, cache, dhd, rows, u, rc, off := a.p(0), a.p(1), a.p(4), a.p(5), a.i(7), a.i(8), a.i(9), a.i(10)
+		ts, mode, hasCarry := a.f(11), a.i(12), a.i(13)
 		for i := 0; i < rows*u; i++ {
 			r, j := i/u, i%u
 			d := g[i]
@@ -475,9 +517,24 @@ var cfcKernels = map[string]func(a kargs){
 				d += carry[i]
 			}
 			c := cache[r*rc+off:]
+			if mode == 2 {
+				tau, amp, part := a.p(2), a.p(3), a.p(6)
+				f, e, A := c[j], c[u+j], amp[j]
+				var sw float32
+				switch {
+				case tau[j] > 0:
+					sw = 1
+				case tau[j] < 0:
+					sw = -1
+				}
+				dhd[i] = -d * A * e * (1 - ts*abs32(f))
+				part[r*2*u+j] = d * A * f * e * ts * sw
+				part[r*2*u+u+j] = d * (1 - e*f)
+				continue
+			}
 			f1, f2, s := c[j], c[u+j], c[2*u+j]
 			da, ds := d, d*f2
-			if gate != 0 {
+			if mode == 1 {
 				da, ds = d*(1-s), d*(f2-f1)
 			}
 			dz := ds * s * (1 - s)
@@ -486,6 +543,9 @@ var cfcKernels = map[string]func(a kargs){
 		}
 	},
 }
+
+// abs32 is |x| in float32.
+func abs32(x float32) float32 { return float32(math.Abs(float64(x))) }
 
 func init() {
 	for k, f := range fusionKernels {
@@ -741,8 +801,9 @@ var fakeKernels = map[string]func(a kargs){
 		}
 	},
 	"lsf_lif_seq_forward": func(a kargs) {
-		cur, spikes, mem, n, steps, perStep, reset, beta, theta := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6), a.f(7), a.f(8)
+		cur, spikes, mem, n, units, steps, perStep, reset := a.p(0), a.p(4), a.p(5), a.i(6), a.i(7), a.i(8), a.i(9), a.i(10)
 		for i := 0; i < n; i++ {
+			beta, theta, g := lifNeuron32(a, 1, 11, i%units)
 			var u float32
 			for t := 0; t < steps; t++ {
 				x := cur[i]
@@ -761,35 +822,68 @@ var fakeKernels = map[string]func(a kargs){
 				mem[t*n+i] = u
 				spikes[t*n+i] = 0
 				if u-theta > 0 {
-					spikes[t*n+i] = 1
+					spikes[t*n+i] = g
 				}
 			}
 		}
 	},
 	"lsf_lif_seq_backward": func(a kargs) {
-		mem, g, dcur, n, steps, perStep, reset := a.p(0), a.p(1), a.p(2), a.i(3), a.i(4), a.i(5), a.i(6)
-		beta, theta, kind, k, m := a.f(7), a.f(8), a.i(9), a.f(10), a.f(11)
+		mem, g, dcur, n, units, steps, perStep, reset := a.p(0), a.p(1), a.p(5), a.i(7), a.i(8), a.i(9), a.i(10), a.i(11)
+		learn, kind, k, m := a.i(12), a.i(15), a.f(16), a.f(17)
 		for i := 0; i < n; i++ {
-			var carry, sum float32
+			j := i % units
+			beta, theta, gf := lifNeuron32(a, 2, 12, j)
+			var carry, sum, sb, st, sg float32
 			for t := steps - 1; t >= 0; t-- {
 				ut, p := mem[t*n+i], float32(0)
 				if t > 0 {
 					p = mem[(t-1)*n+i]
 				}
-				delta := g[t*n+i]*surrogate32(ut-theta, kind, k, m) + carry
+				gt := g[t*n+i]
+				gs := gt * gf * surrogate32(ut-theta, kind, k, m)
+				delta := gs + carry
 				if perStep != 0 {
 					dcur[t*n+i] = delta
 				} else {
 					sum += delta
 				}
+				fired := p-theta > 0
 				keep := float32(1)
-				if reset == 1 && p-theta > 0 {
+				if reset == 1 && fired {
 					keep = 0
+				}
+				sb += delta * keep * p
+				st -= gs
+				if reset == 0 && fired {
+					st -= delta
+				}
+				if ut-theta > 0 {
+					sg += gt
 				}
 				carry = delta * beta * keep
 			}
 			if perStep == 0 {
 				dcur[i] = sum
+			}
+			if learn == 0 {
+				continue
+			}
+			var vals []float32
+			if learn&1 != 0 {
+				if bv := a.p(2)[j]; !(bv >= 0 && bv <= 1) {
+					sb = 0
+				}
+				vals = append(vals, sb)
+			}
+			if learn&2 != 0 {
+				vals = append(vals, st)
+			}
+			if learn&4 != 0 {
+				vals = append(vals, sg)
+			}
+			part := a.p(6)[(i/units)*len(vals)*units:]
+			for s, v := range vals {
+				part[s*units+j] = v
 			}
 		}
 	},

@@ -188,3 +188,15 @@ func TestGPUMachineTiming(t *testing.T) {
 		fmt.Printf("lsfuse-cuda-machine:   %-34s %8.2f ms\n", e.fam, float64(e.d.Microseconds())/1000)
 	}
 }
+
+// TestGPUSeqVariants runs the fused LIF variants (learnable β/θ, graded
+// spikes, every reset mode) and CfC variants (every mode and backbone
+// activation) on the GPU against vm.Machine: outputs, losses and every
+// gradient to 1e-4 of each tensor's largest entry (the GPU's expf, tanhf
+// and erff and cuBLAS's summation order differ from Go's in the last
+// bits), nothing of those families on the host.
+func TestGPUSeqVariants(t *testing.T) {
+	sess := gpuSession(t)
+	defer sess.Close()
+	runSeqCases(t, sess, append(lifSeqCases(), cfcSeqCases()...), 1e-4)
+}

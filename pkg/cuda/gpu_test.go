@@ -245,8 +245,8 @@ func TestGPULIF(t *testing.T) {
 			}
 			cur, g := randF(uint64(40+reset), cl, -0.5, 1.5), randF(uint64(50+reset), n*steps, -1, 1)
 			spk, mem, dcur := zeros(t, d, n*steps), zeros(t, d, n*steps), zeros(t, d, cl)
-			must(t, d.Launch1D("lsf_lif_seq_forward", n, up(t, d, cur), spk, mem, n, steps, perStep, reset, beta, theta))
-			must(t, d.Launch1D("lsf_lif_seq_backward", n, mem, up(t, d, g), dcur, n, steps, perStep, reset, beta, theta, 0, k, m))
+			must(t, d.Launch1D("lsf_lif_seq_forward", n, up(t, d, cur), Buffer{}, Buffer{}, Buffer{}, spk, mem, n, n, steps, perStep, reset, 0, beta, theta))
+			must(t, d.Launch1D("lsf_lif_seq_backward", n, mem, up(t, d, g), Buffer{}, Buffer{}, Buffer{}, dcur, Buffer{}, n, n, steps, perStep, reset, 0, beta, theta, 0, k, m))
 			wantS, wantD := make([]float32, n*steps), make([]float32, cl)
 			for i := 0; i < n; i++ {
 				u := make([]float64, steps+1)

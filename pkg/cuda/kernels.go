@@ -49,7 +49,7 @@ var KernelParams = map[string]string{
 	"lsf_relu": "ppi", "lsf_relu_grad": "pppi", "lsf_tanh": "ppi", "lsf_tanh_grad": "pppi",
 	"lsf_sigmoid": "ppi", "lsf_sigmoid_grad": "pppi", "lsf_silu": "ppi", "lsf_silu_grad": "pppi",
 	"lsf_lecun_tanh": "ppi", "lsf_lecun_tanh_grad": "pppi", "lsf_gelu": "ppi", "lsf_gelu_grad": "pppi",
-	"lsf_heaviside": "ppi", "lsf_spike_grad": "pppiiff", "lsf_lif_seq_forward": "pppiiiiff", "lsf_lif_seq_backward": "pppiiiiffiff",
+	"lsf_heaviside": "ppi", "lsf_spike_grad": "pppiiff", "lsf_lif_seq_forward": "ppppppiiiiiiff", "lsf_lif_seq_backward": "pppppppiiiiiiffiff",
 	"lsf_sum_rows": "ppii", "lsf_sum_mid": "ppiiif", "lsf_sum_all": "ppi", "lsf_broadcast_mid": "ppiiif",
 	"lsf_channel_sum": "ppiii", "lsf_add_channel": "ppiii", "lsf_gather_cols": "pqpiii", "lsf_scatter_add_cols": "pqpiii",
 	"lsf_substitute": "ppppiiii", "lsf_mask_rows": "pppiiii", "lsf_missing_grad": "pppiiii",
@@ -64,7 +64,7 @@ var KernelParams = map[string]string{
 	"lsf_im2col3d": "ppiiiiiiiiiiiiiiiiiii", "lsf_col2im3d": "ppiiiiiiiiiiiiiiiiiii",
 	"lsf_channel_stats": "pppiii", "lsf_bn_grad_sums": "ppppppiiif", "lsf_bn_grad_x": "ppppppppiiifi", "lsf_channel_affine": "ppppppiiif", "lsf_bn_running": "ppppiff",
 	"lsf_adam":        "ppppiffffff",
-	"lsf_spike_stats": "ppii", "lsf_cfc_bias_act": "ppiiii", "lsf_cfc_act_grad": "pppiiii", "lsf_cfc_heads": "ppppiiiifi", "lsf_cfc_heads_grad": "ppppiiiifii",
+	"lsf_spike_stats": "ppii", "lsf_cfc_bias_act": "ppiiiii", "lsf_cfc_act_grad": "pppiiii", "lsf_cfc_heads": "ppppppiiiifi", "lsf_cfc_heads_grad": "pppppppiiiifii",
 }
 
 // kernelDecl matches `extern "C" __global__ void name(params)`.

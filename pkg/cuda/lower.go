@@ -58,21 +58,23 @@ var hostWhen = map[string]func(opName string) string{"LIFSeq": lifHost, "LIFSeq/
 // that read it (cross-entropy labels, embedding ids) see it as an input.
 var indexFamilies = map[string]bool{"TokenSlice": true}
 
-// cfcHost sends the CfCSeq variants the kernels lack to the host: pure
-// mode (A, w_τ) and backbone activations whose derivative needs their
-// input (silu, gelu).
+// cfcHost sends the CfCSeq instances the kernels do not know to the
+// host: a mode or backbone activation parseCfC does not list (every one
+// model builds today runs on the device).
 func cfcHost(name string) string {
 	if _, ok := parseCfC(name); !ok {
-		return "CfCSeq in pure mode or with a silu/gelu backbone: no kernel yet"
+		return "CfCSeq with a mode or backbone activation the kernels do not know"
 	}
 	return ""
 }
 
-// lifHost sends the LIFSeq variants the kernels lack to the host:
-// learnable β or θ, graded spikes, the smooth gradient-check forward.
+// lifHost sends the LIFSeq variants the kernels lack to the host: the
+// smooth forward (nn.Surrogate.Smooth, m·F(x) instead of H(x)), which only
+// float64 finite-difference gradient checks use, never training — and
+// the CUDA executor is float32 only.
 func lifHost(name string) string {
-	if !strings.Contains(name, "learn=false/false") || !strings.Contains(name, "graded=false") || strings.Contains(name, "smooth=true") {
-		return "LIFSeq with learnable β/θ, graded or smooth spikes: no kernel yet (planned: the packed dβ, dθ, dg reduction)"
+	if strings.Contains(name, "smooth=true") {
+		return "LIFSeq with the smooth forward: float64 gradient checks only (the CUDA executor is float32), never trained: host"
 	}
 	return ""
 }
@@ -188,10 +190,10 @@ var rules = []Rule{
 	{"modality.MaskedMaxLGrad", Host, nil, "as MaskedMaxL"},
 
 	// pkg/model fused sequence ops (the performance issue's ops).
-	{"LIFSeq", Kernel, []string{"lsf_lif_seq_forward"}, "fixed β and θ, binary spikes (other variants: host, see hostWhen); membranes kept for the backward"},
-	{"LIFSeq/grad", Kernel, []string{"lsf_lif_seq_backward"}, "backpropagation through time, one thread per neuron and sample (other variants: host)"},
-	{"CfCSeq", BLAS, []string{gemm, "lsf_cfc_bias_act", "lsf_cfc_heads"}, "per step: h·W_hᵀ and the heads as cuBLAS GEMMs (the input projection of all steps as one), bias+activation and the gate as kernels; pure mode and silu/gelu backbones: host (see hostWhen)"},
-	{"CfCSeq/grad", BLAS, []string{"lsf_cfc_heads_grad", gemm, "lsf_cfc_act_grad", "lsf_sum_rows"}, "backpropagation through time from the forward's cache, per step; weight gradients as single GEMMs over all T·B rows"},
+	{"LIFSeq", Kernel, []string{"lsf_lif_seq_forward"}, "fixed or learnable (per-neuron, β clamped to [0, 1]) β and θ, binary or graded spikes, every reset mode; the smooth gradient-check forward: host (see hostWhen)"},
+	{"LIFSeq/grad", Kernel, []string{"lsf_lif_seq_forward", "lsf_lif_seq_backward", "lsf_sum_rows"}, "membranes recomputed, then backpropagation through time, one thread per neuron and sample; dβ, dθ, dg as per-sample sums over time reduced over the batch by lsf_sum_rows (deterministic, no atomics); smooth: host"},
+	{"CfCSeq", BLAS, []string{gemm, "lsf_cfc_bias_act", "lsf_cfc_heads"}, "per step: h·W_hᵀ and the heads as cuBLAS GEMMs (the input projection of all steps as one), bias+activation and the heads (default and no_gate gates, or pure mode's A − A·e·f) as kernels; every backbone activation, silu and gelu keeping their pre-activation in the cache for the backward"},
+	{"CfCSeq/grad", BLAS, []string{"lsf_cfc_heads_grad", gemm, "lsf_cfc_act_grad", "lsf_sum_rows"}, "backpropagation through time from the forward's cache, per step; weight gradients as single GEMMs over all T·B rows; pure mode's dw_τ and dA as per-row contributions reduced over the T·B rows by lsf_sum_rows (deterministic, no atomics)"},
 	{"TemporalResample", Kernel, []string{"lsf_mix_rows"}, "linear interpolation along the time axis (aligned modalities) and its adjoint: a row mix whose tap table is uploaded once"},
 	{"SwapAxes01", Kernel, []string{"lsf_swap12"}, "[A, B, D] → [B, A, D] (fused aligned encoders): lsf_swap12 with one outer block"},
 	{"TokenSlice", Host, nil, "integer token ids sliced (caption labels and decoder inputs): the ids are bound on the host with the batch and the loss and embedding check them there, so slicing them there costs one small int32 upload and no download"},

@@ -162,31 +162,60 @@ func TestLowerReportsUncovered(t *testing.T) {
 	}
 }
 
-// TestLIFVariantsFallBack checks that LIFSeq instances the kernels do not
-// cover (learnable β/θ, graded or smooth spikes) are Host steps and the
-// plain one is a Kernel step.
+// TestLIFVariantsFallBack checks that LIFSeq instances with the smooth
+// (gradient-check) forward are Host steps and the others — fixed or
+// learnable β/θ, binary or graded spikes — Kernel steps.
 func TestLIFVariantsFallBack(t *testing.T) {
 	cases := []struct {
 		name string
 		want Kind
 	}{
 		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=subtract,beta=0.95,theta=1,learn=false/false,graded=false,fast_sigmoid(k=25,m=1,smooth=false)}", Kernel},
-		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=subtract,beta=0.95,theta=1,learn=true/false,graded=false,fast_sigmoid(k=25,m=1,smooth=false)}", Host},
-		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=zero,beta=0.95,theta=1,learn=false/false,graded=true,atan(k=2,m=1,smooth=false)}", Host},
+		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=subtract,beta=0.95,theta=1,learn=true/false,graded=false,fast_sigmoid(k=25,m=1,smooth=false)}", Kernel},
+		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=zero,beta=0.95,theta=1,learn=false/false,graded=true,atan(k=2,m=1,smooth=false)}/grad", Kernel},
+		{"LIFSeq{T=8,B=2,N=64,perStep=true,reset=none,beta=0.95,theta=1,learn=true/true,graded=true,sigmoid(k=25,m=1,smooth=false)}/grad", Kernel},
+		{"LIFSeq{T=8,B=2,N=64,perStep=false,reset=subtract,beta=0.95,theta=1,learn=true/false,graded=false,fast_sigmoid(k=25,m=1,smooth=true)}", Host},
 		{"LIFSeq{T=8,B=2,N=64,perStep=true,reset=none,beta=0.95,theta=1,learn=false/false,graded=false,fast_sigmoid(k=25,m=1,smooth=true)}/grad", Host},
 	}
 	for _, c := range cases {
-		fam := familyOf("nn.kernelOp", c.name)
-		r, ok := ruleOf(fam)
-		if !ok {
-			t.Fatalf("no rule for %s", fam)
-		}
-		got := r.Kind
-		if why := hostWhen[fam](c.name); why != "" {
-			got = Host
-		}
-		if got != c.want {
+		if got := plannedKind(t, c.name); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// TestCfCVariantsLowered checks that every CfCSeq mode and backbone
+// activation model builds is a device step, and a name the kernels do not
+// know (another activation) a Host step.
+func TestCfCVariantsLowered(t *testing.T) {
+	cases := []struct {
+		name string
+		want Kind
+	}{
+		{"CfCSeq{T=8,B=2,in=64,units=64,backbone=1x128,lecun_tanh,mode=default,ts=1}", BLAS},
+		{"CfCSeq{T=8,B=2,in=64,units=64,backbone=2x128,silu,mode=no_gate,ts=1}/grad", BLAS},
+		{"CfCSeq{T=8,B=2,in=64,units=64,backbone=1x128,gelu,mode=pure,ts=0.5}", BLAS},
+		{"CfCSeq{T=8,B=2,in=64,units=64,backbone=1x128,tanh,mode=pure,ts=1}/grad", BLAS},
+		{"CfCSeq{T=8,B=2,in=64,units=64,backbone=1x128,softplus,mode=default,ts=1}", Host},
+	}
+	for _, c := range cases {
+		if got := plannedKind(t, c.name); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// plannedKind is the kind Lower gives an nn.Kernel op called name: its
+// family's rule, or Host where hostWhen sends the instance there.
+func plannedKind(t *testing.T, name string) Kind {
+	t.Helper()
+	fam := familyOf("nn.kernelOp", name)
+	r, ok := ruleOf(fam)
+	if !ok {
+		t.Fatalf("no rule for %s", fam)
+	}
+	if host := hostWhen[fam]; host != nil && host(name) != "" {
+		return Host
+	}
+	return r.Kind
 }

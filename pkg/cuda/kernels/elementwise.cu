@@ -82,37 +82,76 @@ extern "C" __global__ void lsf_spike_grad(const float* x, const float* g, float*
 	dx[i] = g[i] * lsf_surrogate(x[i], kind, k, m);
 }
 
-// Fused LIF sequence (model.LIFSeq with fixed β and θ, binary spikes):
-// one thread per element of the n = B·N currents. cur is [n] (direct
-// coding, perStep 0) or [T, n]; spikes and mem are [T, n] (mem holds
-// U_1…U_T for the backward). reset 0 subtract, 1 zero, 2 none; the reset
-// is H(U_{t−1} − θ), detached (DESIGN.md §1).
-extern "C" __global__ void lsf_lif_seq_forward(const float* cur, float* spikes, float* mem, int n, int steps, int perStep, int reset, float beta, float theta) {
+// Fused LIF sequence (model.LIFSeq): one thread per element i of the
+// n = B·N currents, neuron i % units. cur is [n] (direct coding, perStep
+// 0) or [T, n]; spikes and mem are [T, n] (mem holds U_1…U_T for the
+// backward). reset 0 subtract, 1 zero, 2 none; the reset is
+// H(U_{t−1} − θ), detached (DESIGN.md §1). The bits of learn replace the
+// fixed beta, theta by per-neuron parameters [units]: 1 β from bp
+// (clamped to [0, 1]), 2 θ from tp, 4 the graded spike factor g from gp
+// (spikes g·H(U − θ); the reset stays binary). Pointers whose bit is
+// unset are not read (may be null).
+__device__ void lsf_lif_neuron(const float* bp, const float* tp, const float* gp, int j, int learn, float beta, float theta, float* b, float* th, float* g) {
+	*b = (learn & 1) ? fminf(fmaxf(bp[j], 0.f), 1.f) : beta;
+	*th = (learn & 2) ? tp[j] : theta;
+	*g = (learn & 4) ? gp[j] : 1.f;
+}
+
+extern "C" __global__ void lsf_lif_seq_forward(const float* cur, const float* bp, const float* tp, const float* gp, float* spikes, float* mem, int n, int units, int steps, int perStep, int reset, int learn, float beta, float theta) {
 	LSF_IDX
+	float b, th, g;
+	lsf_lif_neuron(bp, tp, gp, i % units, learn, beta, theta, &b, &th, &g);
 	float u = 0.f;
 	for (int t = 0; t < steps; t++) {
 		float x = cur[perStep ? t * n + i : i];
-		bool fired = u - theta > 0.f;
-		if (reset == 0) u = beta * u + x - (fired ? theta : 0.f);
-		else if (reset == 1) u = fired ? x : beta * u + x;
-		else u = beta * u + x;
+		bool fired = u - th > 0.f;
+		if (reset == 0) u = b * u + x - (fired ? th : 0.f);
+		else if (reset == 1) u = fired ? x : b * u + x;
+		else u = b * u + x;
 		mem[t * n + i] = u;
-		spikes[t * n + i] = u - theta > 0.f ? 1.f : 0.f;
+		spikes[t * n + i] = u - th > 0.f ? g : 0.f;
 	}
 }
 
 // LIFSeq backward through time from g = dL/dS [T, n] and the membranes
-// mem of lsf_lif_seq_forward: dcur [n] (direct coding: Σ_t δ_t) or [T, n].
-extern "C" __global__ void lsf_lif_seq_backward(const float* mem, const float* g, float* dcur, int n, int steps, int perStep, int reset, float beta, float theta, int kind, float k, float m) {
+// mem of lsf_lif_seq_forward (same parameters): dcur [n] (direct coding:
+// Σ_t δ_t) or [T, n]. With learn ≠ 0 each thread also writes its sums
+// over time of the parameter gradients into part, laid out [B, k·units]
+// for the k set bits (in order dβ, dθ, dg); lsf_sum_rows then reduces
+// them over the batch (deterministic: no atomics). dβ is 0 where the raw
+// β lies outside [0, 1] (the clamp passes no gradient there).
+extern "C" __global__ void lsf_lif_seq_backward(const float* mem, const float* g, const float* bp, const float* tp, const float* gp, float* dcur, float* part, int n, int units, int steps, int perStep, int reset, int learn, float beta, float theta, int kind, float k, float m) {
 	LSF_IDX
-	float carry = 0.f, sum = 0.f;
+	int j = i % units;
+	float b, th, gf;
+	lsf_lif_neuron(bp, tp, gp, j, learn, beta, theta, &b, &th, &gf);
+	float carry = 0.f, sum = 0.f, sb = 0.f, st = 0.f, sg = 0.f;
 	for (int t = steps - 1; t >= 0; t--) {
 		float ut = mem[t * n + i], p = t > 0 ? mem[(t - 1) * n + i] : 0.f;
-		float delta = g[t * n + i] * lsf_surrogate(ut - theta, kind, k, m) + carry;
+		float gt = g[t * n + i];
+		float gs = gt * gf * lsf_surrogate(ut - th, kind, k, m);
+		float delta = gs + carry;
 		if (perStep) dcur[t * n + i] = delta;
 		else sum += delta;
-		float keep = (reset == 1 && p - theta > 0.f) ? 0.f : 1.f;
-		carry = delta * beta * keep;
+		bool fired = p - th > 0.f;
+		float keep = (reset == 1 && fired) ? 0.f : 1.f;
+		sb += delta * keep * p;
+		st -= gs;
+		if (reset == 0 && fired) st -= delta;
+		if (ut - th > 0.f) sg += gt;
+		carry = delta * b * keep;
 	}
 	if (!perStep) dcur[i] = sum;
+	if (learn == 0) return;
+	int parts = (learn & 1) + ((learn >> 1) & 1) + ((learn >> 2) & 1);
+	float* o = part + (i / units) * parts * units + j;
+	if (learn & 1) {
+		*o = (bp[j] >= 0.f && bp[j] <= 1.f) ? sb : 0.f;
+		o += units;
+	}
+	if (learn & 2) {
+		*o = st;
+		o += units;
+	}
+	if (learn & 4) *o = sg;
 }
