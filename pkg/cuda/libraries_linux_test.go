@@ -5,6 +5,7 @@ package cuda
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,5 +85,33 @@ func TestLoadWithoutGPU(t *testing.T) {
 	sel, err := Resolve("auto", probe)
 	if err != nil || sel.Device != "cpu" || sel.Reason != msg {
 		t.Errorf("--device auto: %+v, %v; want the CPU with reason %q", sel, err, msg)
+	}
+}
+
+// TestLoadFromEmptyNamesDriver loads from a folder with no libraries:
+// on a machine without a driver the error names the driver and lists the
+// paths tried; where the libraries load by soname it names a missing
+// library or device; on a machine with a GPU stack it may succeed.
+func TestLoadFromEmptyNamesDriver(t *testing.T) {
+	dir := t.TempDir()
+	// A file named like the driver that is not a shared object must be
+	// skipped (dlopen fails) and reported in Tried.
+	if err := os.WriteFile(filepath.Join(dir, "libcuda.so.1"), []byte("not ELF"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadFrom([]string{dir})
+	if err == nil {
+		t.Skip("a CUDA driver is installed here")
+	}
+	t.Logf("LoadFrom: %v", err)
+	what, ok := IsMissing(err)
+	if !ok {
+		t.Fatalf("LoadFrom: %v is not a MissingError", err)
+	}
+	if what != "driver" && what != "library" && what != "device" {
+		t.Errorf("what = %q", what)
+	}
+	if what == "driver" && !strings.Contains(err.Error(), filepath.Join(dir, "libcuda.so.1")) {
+		t.Errorf("%v does not list the fake driver it tried", err)
 	}
 }
