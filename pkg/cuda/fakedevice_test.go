@@ -231,7 +231,7 @@ func (d *fakeDevice) gemm(in Precision, ta, tb bool, m, n, k int, alpha float32,
 		return ifN
 	}
 	if lda < max(1, need(ta, m, k)) || ldb < max(1, need(tb, k, n)) || ldc < max(1, n) {
-		return fmt.Errorf("fake: sgemm %dx%dx%d (transA %v, transB %v) with lda %d, ldb %d, ldc %d: cuBLAS would refuse", m, n, k, ta, tb, lda, ldb, ldc)
+		return fmt.Errorf("fake: GEMM %dx%dx%d (transA %v, transB %v) with lda %d, ldb %d, ldc %d: cuBLAS would refuse", m, n, k, ta, tb, lda, ldb, ldc)
 	}
 	A, err := d.operand(in, a.Ptr, operandSpan(ta, m, k, lda))
 	if err != nil {
