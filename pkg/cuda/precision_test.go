@@ -180,15 +180,17 @@ func TestBitsRoundTrip(t *testing.T) {
 		bits   func(float32) uint16
 		value  func(uint16) float32
 		expMax uint16 // the exponent field of Inf and NaN
-	}{{"fp16", FP16Bits, FP16Value, 0x7c00}, {"bf16", BF16Bits, BF16Value, 0x7f80}} {
-		bad := 0
+		nans   int    // how many encodings are NaNs
+	}{{"fp16", FP16Bits, FP16Value, 0x7c00, 2 * 1023}, {"bf16", BF16Bits, BF16Value, 0x7f80, 2 * 127}} {
+		isNaN := func(h uint16) bool { return h&c.expMax == c.expMax && h&^(c.expMax|0x8000) != 0 }
+		bad, nans := 0, 0
 		for i := range 1 << 16 {
 			h := uint16(i)
 			v := c.value(h)
 			got := c.bits(v)
-			isNaN := func(h uint16) bool { return h&c.expMax == c.expMax && h&^(c.expMax|0x8000) != 0 }
 			ok := got == h
 			if isNaN(h) {
+				nans++
 				ok = v != v && isNaN(got) && got&0x8000 == h&0x8000
 			}
 			if c.name == "fp16" && !isNaN(h) && math.Float32bits(v) != math.Float32bits(decodeFP16(h)) {
@@ -198,6 +200,9 @@ func TestBitsRoundTrip(t *testing.T) {
 				bad++
 				t.Errorf("%s: %#04x decodes to %g, which encodes to %#04x", c.name, h, v, got)
 			}
+		}
+		if nans != c.nans {
+			t.Errorf("%s: %d NaN encodings, want %d", c.name, nans, c.nans)
 		}
 	}
 }
