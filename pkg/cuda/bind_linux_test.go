@@ -43,3 +43,31 @@ func TestBindLibc(t *testing.T) {
 		t.Errorf("bind reports %v, want the renamed symbol", err)
 	}
 }
+
+// TestBindBLASSignatures registers every blasAPI function with purego,
+// which refuses (panics on) a signature it cannot call: cublasGemmEx
+// takes 19 arguments and cublasGemmBatchedEx 20, past purego's limit
+// before v0.11 (15). Each is bound to libc's abs, which reads only its
+// first argument, so calling the widest one exercises the call path with
+// 14 arguments on the stack and returns |handle|.
+func TestBindBLASSignatures(t *testing.T) {
+	h, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		t.Skipf("no libc.so.6: %v", err)
+	}
+	abs, err := purego.Dlsym(h, "abs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api blasAPI
+	err = bindFields(&api, func(string) (uintptr, string, error) { return abs, "abs", nil }, purego.RegisterFunc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alpha, beta := float32(1), float32(0)
+	got := api.cublasGemmBatchedEx(uintptr(uint32(0xfffffff9)), 0, 1, 2, 3, 4, &alpha, 5, cudaR16F, 6, 7, cudaR16F, 8,
+		&beta, 9, cudaR32F, 10, 11, cublasCompute32F, cublasGemmDefault)
+	if got != 7 {
+		t.Errorf("cublasGemmBatchedEx bound to abs(-7) returned %d", got)
+	}
+}

@@ -14,8 +14,9 @@
 // SHA-256 of the source, the architecture and the NVRTC version
 // (Device.Module). They are launched with cuLaunchKernel; GEMMs go through
 // cuBLAS (sgemm and batched sgemm), all in float32; with MixedPrecision
-// their inputs are first rounded to binary16 or bfloat16 values (kept in
-// float32, docs/GPU.md "Mixed precision"). Launches, GEMMs and
+// their inputs are first packed into binary16 or bfloat16 buffers and
+// multiplied by cublasGemmEx / cublasGemmBatchedEx with float32
+// accumulation (docs/GPU.md "Mixed precision"). Launches, GEMMs and
 // copies are queued on one stream per Device; the host waits only where
 // it reads results, and Device.Hold keeps one OS thread with the context
 // current across a whole run.

@@ -40,14 +40,41 @@ type driverAPI struct {
 	cuGetErrorString          func(code int32, s **byte) int32
 }
 
-// blasAPI holds the cuBLAS functions (v2 API, column-major).
+// blasAPI holds the cuBLAS functions (v2 API, column-major). The Ex
+// functions take a cudaDataType per matrix and a cublasComputeType_t
+// (19 and 20 arguments: purego calls up to 32 on amd64 and arm64); with
+// CUBLAS_COMPUTE_32F alpha and beta are floats.
 type blasAPI struct {
-	cublasCreate       func(h *uintptr) int32
-	cublasDestroy      func(h uintptr) int32
-	cublasSgemm        func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32) int32
-	cublasSgemmBatched func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32, count int32) int32
-	cublasGetVersion   func(h uintptr, v *int32) int32
-	cublasSetStream    func(h uintptr, stream uintptr) int32
+	cublasCreate        func(h *uintptr) int32
+	cublasDestroy       func(h uintptr) int32
+	cublasSgemm         func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32) int32
+	cublasSgemmBatched  func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32, count int32) int32
+	cublasGemmEx        func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, atype, lda int32, b uintptr, btype, ldb int32, beta *float32, c uintptr, ctype, ldc int32, compute, algo int32) int32
+	cublasGemmBatchedEx func(h uintptr, ta, tb int32, m, n, k int32, alpha *float32, a uintptr, atype, lda int32, b uintptr, btype, ldb int32, beta *float32, c uintptr, ctype, ldc int32, count, compute, algo int32) int32
+	cublasGetVersion    func(h uintptr, v *int32) int32
+	cublasSetStream     func(h uintptr, stream uintptr) int32
+}
+
+// cuBLAS's enumerations for the Ex GEMMs (library_types.h, cublas_api.h).
+const (
+	cudaR32F          = 0  // CUDA_R_32F
+	cudaR16F          = 2  // CUDA_R_16F
+	cudaR16BF         = 14 // CUDA_R_16BF
+	cublasCompute32F  = 68 // CUBLAS_COMPUTE_32F
+	cublasGemmDefault = -1 // CUBLAS_GEMM_DEFAULT: cuBLAS picks the algorithm (tensor cores included)
+)
+
+// blasType is the cudaDataType of p's GEMM inputs.
+func blasType(p Precision) (int32, error) {
+	switch p {
+	case PrecisionFP16:
+		return cudaR16F, nil
+	case PrecisionBF16:
+		return cudaR16BF, nil
+	case PrecisionOff:
+		return cudaR32F, nil
+	}
+	return 0, fmt.Errorf("cuda: GEMM input format %q: want off, fp16 or bf16", p)
 }
 
 // rtcAPI holds the NVRTC functions.
@@ -522,31 +549,82 @@ func (d *Device) function(name string) (uintptr, error) {
 	return f, nil
 }
 
-// Gemm computes row-major C[m,n] = alpha·op(A)·op(B) + beta·C, op(X) = Xᵀ
-// when trans, with cuBLAS (which is column-major: it computes Cᵀ =
-// op(B)ᵀ·op(A)ᵀ). lda/ldb/ldc are the row-major row lengths.
-func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
-	defer d.enter()()
-	s := d.rt.blas.cublasSgemm(d.blas, blasOp(transB), blasOp(transA), int32(n), int32(m), int32(k),
-		&alpha, b.Ptr, int32(ldb), a.Ptr, int32(lda), &beta, c.Ptr, int32(ldc))
-	if s != 0 {
-		return fmt.Errorf("cuda: sgemm %dx%dx%d: cuBLAS status %d", m, n, k, s)
+// blasGemm is a row-major GEMM's arguments in cuBLAS's column-major
+// terms: cuBLAS computes Cᵀ = op(B)ᵀ·op(A)ᵀ, so A and B (and m and n,
+// and the transposes) trade places and the row lengths become leading
+// dimensions. For batched GEMMs a, b and c are the pointer arrays.
+type blasGemm struct {
+	ta, tb, m, n, k int32
+	a, b, c         uintptr
+	lda, ldb, ldc   int32
+}
+
+// colMajor is the blasGemm of a row-major GEMM (Device.Gemm's arguments).
+func colMajor(transA, transB bool, m, n, k int, a Buffer, lda int, b Buffer, ldb int, c Buffer, ldc int) blasGemm {
+	return blasGemm{blasOp(transB), blasOp(transA), int32(n), int32(m), int32(k), b.Ptr, a.Ptr, c.Ptr, int32(ldb), int32(lda), int32(ldc)}
+}
+
+// check turns a cuBLAS status into an error naming the call (what) and
+// its row-major sizes (count matrices when batched).
+func (g blasGemm) check(what string, count int, status int32) error {
+	if status == 0 {
+		return nil
 	}
-	return nil
+	if count > 0 {
+		return fmt.Errorf("cuda: %s %d×%dx%dx%d: cuBLAS status %d", what, count, g.n, g.m, g.k, status)
+	}
+	return fmt.Errorf("cuda: %s %dx%dx%d: cuBLAS status %d", what, g.n, g.m, g.k, status)
+}
+
+// Gemm computes row-major C[m,n] = alpha·op(A)·op(B) + beta·C, op(X) = Xᵀ
+// when trans, with cublasSgemm (float32 inputs; cuBLAS is column-major:
+// see blasGemm). lda/ldb/ldc are the row-major row lengths.
+func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
+	g := colMajor(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	defer d.enter()()
+	return g.check("sgemm", 0, d.rt.blas.cublasSgemm(d.blas, g.ta, g.tb, g.m, g.n, g.k, &alpha, g.a, g.lda, g.b, g.ldb, &beta, g.c, g.ldc))
+}
+
+// GemmEx is Gemm with A and B stored in the input format in: 16-bit
+// values (2 bytes each, as lsf_pack_f16 / lsf_pack_bf16 write them) for
+// PrecisionFP16 and PrecisionBF16, float32 for PrecisionOff. C, alpha
+// and beta are float32, and the products accumulate in float32
+// (cublasGemmEx with CUBLAS_COMPUTE_32F and CUBLAS_GEMM_DEFAULT: cuBLAS
+// chooses the algorithm, tensor cores where the device has them).
+func (d *Device) GemmEx(in Precision, transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
+	t, err := blasType(in)
+	if err != nil {
+		return err
+	}
+	g := colMajor(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	defer d.enter()()
+	return g.check("gemm "+string(in), 0, d.rt.blas.cublasGemmEx(d.blas, g.ta, g.tb, g.m, g.n, g.k,
+		&alpha, g.a, t, g.lda, g.b, t, g.ldb, &beta, g.c, cudaR32F, g.ldc, cublasCompute32F, cublasGemmDefault))
 }
 
 // GemmBatched is Gemm over count matrices whose device addresses are in
 // the device arrays aPtrs, bPtrs, cPtrs (count 64-bit pointers each, see
-// PointerArray). cublasSgemmStridedBatched takes 18 arguments, more than
-// purego passes, so strided batches are expressed as pointer arrays.
+// PointerArray). The executor expresses strided batches as pointer arrays
+// as well (uploaded once per machine): one binding covers every batch.
 func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
+	g := colMajor(transA, transB, m, n, k, aPtrs, lda, bPtrs, ldb, cPtrs, ldc)
 	defer d.enter()()
-	s := d.rt.blas.cublasSgemmBatched(d.blas, blasOp(transB), blasOp(transA), int32(n), int32(m), int32(k),
-		&alpha, bPtrs.Ptr, int32(ldb), aPtrs.Ptr, int32(lda), &beta, cPtrs.Ptr, int32(ldc), int32(count))
-	if s != 0 {
-		return fmt.Errorf("cuda: batched sgemm %d×%dx%dx%d: cuBLAS status %d", count, m, n, k, s)
+	return g.check("batched sgemm", count, d.rt.blas.cublasSgemmBatched(d.blas, g.ta, g.tb, g.m, g.n, g.k,
+		&alpha, g.a, g.lda, g.b, g.ldb, &beta, g.c, g.ldc, int32(count)))
+}
+
+// GemmBatchedEx is GemmBatched with the A and B matrices in the input
+// format in, as GemmEx (cublasGemmBatchedEx): the pointer arrays hold
+// the addresses of 16-bit matrices for PrecisionFP16 and PrecisionBF16.
+func (d *Device) GemmBatchedEx(in Precision, transA, transB bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
+	t, err := blasType(in)
+	if err != nil {
+		return err
 	}
-	return nil
+	g := colMajor(transA, transB, m, n, k, aPtrs, lda, bPtrs, ldb, cPtrs, ldc)
+	defer d.enter()()
+	return g.check("batched gemm "+string(in), count, d.rt.blas.cublasGemmBatchedEx(d.blas, g.ta, g.tb, g.m, g.n, g.k,
+		&alpha, g.a, t, g.lda, g.b, t, g.ldb, &beta, g.c, cudaR32F, g.ldc, int32(count), cublasCompute32F, cublasGemmDefault))
 }
 
 // PointerArray uploads the device addresses base+i·stride floats, i <

@@ -148,9 +148,10 @@ func WithSession(s *Session) Option { return func(m *Machine) { m.sess = s } }
 
 // MixedPrecision sets the input format of every GEMM the machine runs
 // (Linear, matmul, conv's im2col GEMM, attention, CfC's per-step GEMMs):
-// with PrecisionFP16 or PrecisionBF16 both inputs are rounded to that
-// format into scratch buffers allocated when the machine is built, and
-// cuBLAS multiplies them with float32 accumulation into float32 outputs.
+// with PrecisionFP16 or PrecisionBF16 both inputs are packed into 16-bit
+// scratch buffers of that format (allocated when the machine is built),
+// and cuBLAS multiplies them (cublasGemmEx, cublasGemmBatchedEx) with
+// float32 accumulation into float32 outputs.
 // Parameters, gradients, optimiser state and activations stay float32.
 // The default is PrecisionOff.
 func MixedPrecision(p Precision) Option { return func(m *Machine) { m.prec = p } }

@@ -144,26 +144,24 @@ func (m *Machine) gemm(ta, tb bool, M, N, K int, alpha float32, a Buffer, lda in
 }
 
 // gemmBeta is gemm computing c = alpha·op(a)·op(b) + beta·c. With mixed
-// precision a and b are rounded into scratch buffers first (roundOperand);
-// an allocation failure is kept in m.planErr for lower to return.
+// precision a and b are packed into 16-bit scratch buffers first
+// (packOperand) and multiplied by GemmEx; an allocation failure is kept
+// in m.planErr for lower to return.
 func (m *Machine) gemmBeta(ta, tb bool, M, N, K int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) func() error {
-	mm := func(a, b Buffer) func() error {
+	if m.prec == PrecisionOff {
 		return func() error { return m.dev.Gemm(ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc) }
 	}
-	if m.prec.roundKernel() == "" {
-		return mm(a, b)
-	}
-	ra, roundA, err := m.roundOperand(a, operandSpan(ta, M, K, lda))
+	pa, packA, err := m.packOperand(a, operandSpan(ta, M, K, lda))
 	if err != nil {
 		m.planErr = err
 		return func() error { return err }
 	}
-	rb, roundB, err := m.roundOperand(b, operandSpan(tb, K, N, ldb))
+	pb, packB, err := m.packOperand(b, operandSpan(tb, K, N, ldb))
 	if err != nil {
 		m.planErr = err
 		return func() error { return err }
 	}
-	return seq(roundA, roundB, mm(ra, rb))
+	return seq(packA, packB, func() error { return m.dev.GemmEx(m.prec, ta, tb, M, N, K, alpha, pa, lda, pb, ldb, beta, c, ldc) })
 }
 
 // operandSpan is how many values from its first one a GEMM operand op(X)
@@ -179,27 +177,30 @@ func operandSpan(trans bool, rows, cols, ld int) int {
 	return (rows-1)*ld + cols
 }
 
-// roundOperand plans mixed precision's conversion of a GEMM input: a
-// scratch buffer of n values, allocated now, and the launch that rounds
-// the n values from x into it (Precision.roundKernel). The GEMM then reads
-// the scratch buffer with x's leading dimension.
-func (m *Machine) roundOperand(x Buffer, n int) (Buffer, func() error, error) {
-	s, err := m.alloc(n)
+// packOperand plans mixed precision's conversion of a GEMM input: a
+// scratch buffer of n 16-bit values (half as many 32-bit words),
+// allocated now, and the launch that packs the n float32 values from x
+// into it (Precision.packKernel). The GEMM then reads the scratch buffer
+// with x's leading dimension; the returned view counts 16-bit values.
+func (m *Machine) packOperand(x Buffer, n int) (Buffer, func() error, error) {
+	s, err := m.alloc((n + 1) / 2)
 	if err != nil {
 		return Buffer{}, nil, err
 	}
-	return s, m.k1(m.prec.roundKernel(), n, x, s, n), nil
+	s = s.at16(0, n)
+	return s, m.k1(m.prec.packKernel(), n, x, s, n), nil
 }
 
-// roundBatch is roundOperand for a batched GEMM's operand: the region from
-// its first matrix to the end of its last is rounded into one scratch
-// buffer, and the returned batch addresses the matrices there.
-func (m *Machine) roundBatch(x batch, span int) (batch, func() error, error) {
+// packBatch is packOperand for a batched GEMM's operand: the region from
+// its first matrix to the end of its last is packed into one scratch
+// buffer, and the returned batch addresses the matrices there (offsets
+// in 16-bit values: Buffer.at16).
+func (m *Machine) packBatch(x batch, span int) (batch, func() error, error) {
 	if len(x.offs) == 0 {
 		return x, func() error { return nil }, nil
 	}
 	lo, hi := slices.Min(x.offs), slices.Max(x.offs)+span
-	s, run, err := m.roundOperand(x.buf.at(lo, 0), hi-lo)
+	s, run, err := m.packOperand(x.buf.at(lo, 0), hi-lo)
 	if err != nil {
 		return batch{}, nil, err
 	}
@@ -223,25 +224,29 @@ type batch struct {
 }
 
 // gemmBatched is a planned batched GEMM: C_i = alpha·op(A_i)·op(B_i). The
-// pointer arrays are uploaded once here.
+// pointer arrays are uploaded once here. With mixed precision the A and
+// B matrices are packed first (packBatch) and multiplied by
+// GemmBatchedEx.
 func (m *Machine) gemmBatched(ta, tb bool, M, N, K int, alpha float32, a batch, lda int, b batch, ldb int, c batch, ldc int) (func() error, error) {
-	var rounds []func() error
-	if m.prec.roundKernel() != "" {
-		ra, roundA, err := m.roundBatch(a, operandSpan(ta, M, K, lda))
+	var packs []func() error
+	at := Buffer.at // A's and B's offsets: float32 values, or 16-bit ones once packed
+	if m.prec != PrecisionOff {
+		pa, packA, err := m.packBatch(a, operandSpan(ta, M, K, lda))
 		if err != nil {
 			return nil, err
 		}
-		rb, roundB, err := m.roundBatch(b, operandSpan(tb, K, N, ldb))
+		pb, packB, err := m.packBatch(b, operandSpan(tb, K, N, ldb))
 		if err != nil {
 			return nil, err
 		}
-		a, b, rounds = ra, rb, []func() error{roundA, roundB}
+		a, b, packs, at = pa, pb, []func() error{packA, packB}, Buffer.at16
 	}
 	var arrays [3]Buffer
+	views := [3]func(b Buffer, off, n int) Buffer{at, at, Buffer.at} // C stays float32
 	for i, x := range []batch{a, b, c} {
 		addrs := make([]uintptr, len(x.offs))
 		for j, o := range x.offs {
-			addrs[j] = x.buf.at(o, 0).Ptr
+			addrs[j] = views[i](x.buf, o, 0).Ptr
 		}
 		p, err := m.dev.Pointers(addrs)
 		if err != nil {
@@ -251,9 +256,15 @@ func (m *Machine) gemmBatched(ta, tb bool, M, N, K int, alpha float32, a batch, 
 		arrays[i] = p
 	}
 	count := len(c.offs)
-	return seq(append(rounds, func() error {
+	mm := func() error {
 		return m.dev.GemmBatched(ta, tb, M, N, K, alpha, arrays[0], lda, arrays[1], ldb, 0, arrays[2], ldc, count)
-	})...), nil
+	}
+	if m.prec != PrecisionOff {
+		mm = func() error {
+			return m.dev.GemmBatchedEx(m.prec, ta, tb, M, N, K, alpha, arrays[0], lda, arrays[1], ldb, 0, arrays[2], ldc, count)
+		}
+	}
+	return seq(append(packs, mm)...), nil
 }
 
 // seq runs planned functions in order.

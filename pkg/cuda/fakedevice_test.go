@@ -23,10 +23,11 @@ type fakeDevice struct {
 	gemms    int
 	// blasCalls counts cuBLAS calls (a batched GEMM is one).
 	blasCalls int
-	// inputFormat, when set, is the rounding every GEMM input must be
-	// invariant under (mixed precision): a value it changes fails the
-	// GEMM, so an operand that skipped its conversion is caught.
-	inputFormat func(float32) float32
+	// inputFormat, when set (PrecisionFP16 or PrecisionBF16), is the
+	// GEMM input format of mixed precision: a float32 GEMM (Gemm,
+	// GemmBatched: operands that skipped their packing) or an Ex GEMM
+	// declaring another format fails.
+	inputFormat Precision
 	// pending are the queued downloads: destination and the values the
 	// stream copied (its state when the copy was queued).
 	pending []fakeCopy
@@ -65,11 +66,29 @@ func (d *fakeDevice) Free(b Buffer) error {
 // words resolves a device address to the rest of its allocation.
 func (d *fakeDevice) words(p uintptr) []uint32 {
 	m, ok := d.mem[p>>32]
-	off := int(p&0xffffffff) / 4
-	if !ok || off > len(m) {
+	off := int(p & 0xffffffff)
+	if !ok || off > 4*len(m) {
 		panic(fmt.Sprintf("fake: address %#x outside any allocation", p))
 	}
-	return m[off:]
+	if off%4 != 0 {
+		panic(fmt.Sprintf("fake: 32-bit access at %#x, not 4-byte aligned (a 16-bit view read as float32?)", p))
+	}
+	return m[off/4:]
+}
+
+// u16 resolves a device address to the rest of its allocation as 16-bit
+// values (packed GEMM operands: 2-byte offsets, little-endian halves of
+// the 32-bit words).
+func (d *fakeDevice) u16(p uintptr) []uint16 {
+	m, ok := d.mem[p>>32]
+	off := int(p & 0xffffffff)
+	if !ok || off > 4*len(m) || off%2 != 0 {
+		panic(fmt.Sprintf("fake: 16-bit address %#x outside any allocation or odd", p))
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&m[0])), 2*len(m))[off/2:]
 }
 
 func (d *fakeDevice) f32(p uintptr) []float32 {
@@ -149,8 +168,58 @@ func (d *fakeDevice) Pointers(addrs []uintptr) (Buffer, error) {
 	return b, d.uploadInts(b, pointerWords(addrs))
 }
 
-// Gemm is a plain row-major triple loop.
+// Gemm is a float32 GEMM (gemm); it fails while mixed precision is on.
 func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
+	if err := d.checkFormat(PrecisionOff); err != nil {
+		return err
+	}
+	return d.gemm(PrecisionOff, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// GemmEx is gemm with A and B in format in (16-bit values decoded with
+// FP16Value or BF16Value).
+func (d *fakeDevice) GemmEx(in Precision, ta, tb bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
+	if err := d.checkFormat(in); err != nil {
+		return err
+	}
+	return d.gemm(in, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// checkFormat fails a GEMM whose input format is not d.inputFormat
+// (when set).
+func (d *fakeDevice) checkFormat(in Precision) error {
+	if d.inputFormat == "" || in == d.inputFormat {
+		return nil
+	}
+	if in == PrecisionOff {
+		return fmt.Errorf("fake: float32 GEMM while mixed precision is %s: its operands skipped their packing", d.inputFormat)
+	}
+	return fmt.Errorf("fake: GEMM with %s inputs while mixed precision is %s", in, d.inputFormat)
+}
+
+// operand decodes the span values a GEMM reads from address p in format
+// in into float32.
+func (d *fakeDevice) operand(in Precision, p uintptr, span int) ([]float32, error) {
+	var decode func(uint16) float32
+	switch in {
+	case PrecisionOff:
+		return d.f32(p)[:span], nil
+	case PrecisionFP16:
+		decode = FP16Value
+	case PrecisionBF16:
+		decode = BF16Value
+	default:
+		return nil, fmt.Errorf("fake: GEMM input format %q", in)
+	}
+	out := make([]float32, span)
+	for i, h := range d.u16(p)[:span] {
+		out[i] = decode(h)
+	}
+	return out, nil
+}
+
+// gemm is a plain row-major triple loop over inputs in format in.
+func (d *fakeDevice) gemm(in Precision, ta, tb bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
 	d.gemms++
 	d.blasCalls++
 	d.issue()
@@ -162,9 +231,17 @@ func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda
 		return ifN
 	}
 	if lda < max(1, need(ta, m, k)) || ldb < max(1, need(tb, k, n)) || ldc < max(1, n) {
-		return fmt.Errorf("fake: sgemm %dx%dx%d (transA %v, transB %v) with lda %d, ldb %d, ldc %d: cuBLAS would refuse", m, n, k, ta, tb, lda, ldb, ldc)
+		return fmt.Errorf("fake: GEMM %dx%dx%d (transA %v, transB %v) with lda %d, ldb %d, ldc %d: cuBLAS would refuse", m, n, k, ta, tb, lda, ldb, ldc)
 	}
-	A, B, C := d.f32(a.Ptr), d.f32(b.Ptr), d.f32(c.Ptr)
+	A, err := d.operand(in, a.Ptr, operandSpan(ta, m, k, lda))
+	if err != nil {
+		return err
+	}
+	B, err := d.operand(in, b.Ptr, operandSpan(tb, k, n, ldb))
+	if err != nil {
+		return err
+	}
+	C := d.f32(c.Ptr)
 	at := func(i, p int) float32 {
 		if ta {
 			return A[p*lda+i]
@@ -176,14 +253,6 @@ func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda
 			return B[j*ldb+p]
 		}
 		return B[p*ldb+j]
-	}
-	if d.inputFormat != nil {
-		if err := d.checkFormat("A", m, k, at); err != nil {
-			return err
-		}
-		if err := d.checkFormat("B", k, n, bt); err != nil {
-			return err
-		}
 	}
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
@@ -201,27 +270,24 @@ func (d *fakeDevice) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buffer, lda
 	return nil
 }
 
-// checkFormat fails unless every value of the rows×cols operand x is
-// in d.inputFormat.
-func (d *fakeDevice) checkFormat(name string, rows, cols int, x func(i, j int) float32) error {
-	for i := 0; i < rows; i++ {
-		for j := 0; j < cols; j++ {
-			if v := x(i, j); d.inputFormat(v) != v && v == v {
-				return fmt.Errorf("fake: GEMM input %s[%d,%d] = %g is not in the mixed-precision format", name, i, j, v)
-			}
-		}
-	}
-	return nil
+// GemmBatched is Gemm over the matrices of the pointer arrays.
+func (d *fakeDevice) GemmBatched(ta, tb bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
+	return d.GemmBatchedEx(PrecisionOff, ta, tb, m, n, k, alpha, aPtrs, lda, bPtrs, ldb, beta, cPtrs, ldc, count)
 }
 
-func (d *fakeDevice) GemmBatched(ta, tb bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
-	d.blasCalls -= count - 1 // the count Gemm calls below are one cuBLAS call
+// GemmBatchedEx is GemmEx over the matrices of the pointer arrays (one
+// cuBLAS call); PrecisionOff is GemmBatched.
+func (d *fakeDevice) GemmBatchedEx(in Precision, ta, tb bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
+	if err := d.checkFormat(in); err != nil {
+		return err
+	}
+	d.blasCalls -= count - 1 // the count gemm calls below are one cuBLAS call
 	ptr := func(arr Buffer, i int) Buffer {
 		w := d.i32(arr.Ptr)
 		return Buffer{Ptr: uintptr(uint32(w[2*i])) | uintptr(uint32(w[2*i+1]))<<32}
 	}
 	for i := 0; i < count; i++ {
-		if err := d.Gemm(ta, tb, m, n, k, alpha, ptr(aPtrs, i), lda, ptr(bPtrs, i), ldb, beta, ptr(cPtrs, i), ldc); err != nil {
+		if err := d.gemm(in, ta, tb, m, n, k, alpha, ptr(aPtrs, i), lda, ptr(bPtrs, i), ldb, beta, ptr(cPtrs, i), ldc); err != nil {
 			return err
 		}
 	}
@@ -239,6 +305,16 @@ type kargs struct {
 func (a kargs) p(i int) []float32 {
 	b := a.args[i].(Buffer)
 	v := a.d.f32(b.Ptr)
+	if b.N > 0 {
+		v = v[:b.N]
+	}
+	return v
+}
+
+// h is a 16-bit Buffer argument's values (N counts 16-bit values).
+func (a kargs) h(i int) []uint16 {
+	b := a.args[i].(Buffer)
+	v := a.d.u16(b.Ptr)
 	if b.N > 0 {
 		v = v[:b.N]
 	}
@@ -287,12 +363,12 @@ func (d *fakeDevice) Launch(name string, grid, block [3]uint32, args ...any) err
 	return nil
 }
 
-// fakeRound is lsf_round_f16 or lsf_round_bf16: y[i] = round(a[i]).
-func fakeRound(round func(float32) float32) func(kargs) {
+// fakePack is lsf_pack_f16 or lsf_pack_bf16: y[i] = bits(a[i]).
+func fakePack(bits func(float32) uint16) func(kargs) {
 	return func(a kargs) {
-		x, o := a.p(0), a.p(1)
+		x, y := a.p(0), a.h(1)
 		for i := range a.i(2) {
-			o[i] = round(x[i])
+			y[i] = bits(x[i])
 		}
 	}
 }
@@ -656,8 +732,8 @@ var fakeKernels = map[string]func(a kargs){
 			o[i] = s * x[i]
 		}
 	},
-	"lsf_round_f16":  fakeRound(RoundFP16),
-	"lsf_round_bf16": fakeRound(RoundBF16),
+	"lsf_pack_f16":  fakePack(FP16Bits),
+	"lsf_pack_bf16": fakePack(BF16Bits),
 	"lsf_fill": func(a kargs) {
 		o, v := a.p(0), a.f(1)
 		for i := range a.i(2) {

@@ -38,14 +38,16 @@ func Source() (string, error) {
 
 // KernelParams maps every kernel in kernels/*.cu to its parameter kinds,
 // one letter per parameter: 'p' a float pointer (Buffer), 'q' an int
-// pointer (Buffer of int32), 'i' an int, 'f' a float. Launch checks its
+// pointer (Buffer of int32), 'h' a pointer to 16-bit values (unsigned
+// short*: a Buffer of packed binary16 or bfloat16 GEMM operands, 2 bytes
+// per value), 'i' an int, 'f' a float. Launch checks its
 // arguments against this before calling the driver; a CPU test checks it
 // against the sources.
 var KernelParams = map[string]string{
 	"lsf_add": "pppi", "lsf_sub": "pppi", "lsf_mul": "pppi", "lsf_add_row": "pppii", "lsf_mul_row": "pppii",
 	"lsf_scale": "pfpi", "lsf_add_scalar": "pfpi", "lsf_neg": "ppi", "lsf_square": "ppi", "lsf_log": "ppi",
 	"lsf_exp": "ppi", "lsf_div": "pppi", "lsf_fill": "pfi", "lsf_accum": "ppi",
-	"lsf_round_f16": "ppi", "lsf_round_bf16": "ppi",
+	"lsf_pack_f16": "phi", "lsf_pack_bf16": "phi",
 	"lsf_relu": "ppi", "lsf_relu_grad": "pppi", "lsf_tanh": "ppi", "lsf_tanh_grad": "pppi",
 	"lsf_sigmoid": "ppi", "lsf_sigmoid_grad": "pppi", "lsf_silu": "ppi", "lsf_silu_grad": "pppi",
 	"lsf_lecun_tanh": "ppi", "lsf_lecun_tanh_grad": "pppi", "lsf_gelu": "ppi", "lsf_gelu_grad": "pppi",
@@ -93,6 +95,8 @@ func ParseKernels(src string) (map[string]string, error) {
 				kinds.WriteByte('p')
 			case strings.Contains(p, "int*"):
 				kinds.WriteByte('q')
+			case strings.Contains(p, "unsigned short*"):
+				kinds.WriteByte('h')
 			case strings.HasPrefix(p, "int "):
 				kinds.WriteByte('i')
 			case strings.HasPrefix(p, "float "):
@@ -170,7 +174,7 @@ func checkArgs(name string, args []any) error {
 	for i, a := range args {
 		var ok bool
 		switch kinds[i] {
-		case 'p', 'q':
+		case 'p', 'q', 'h':
 			_, ok = a.(Buffer)
 		case 'i':
 			switch a.(type) {

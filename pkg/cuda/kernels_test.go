@@ -49,6 +49,7 @@ func TestParseKernelsRejects(t *testing.T) {
 		{"extern \"C\" __global__ void a(float* x) { x[0] = 1; }}\n", "unmatched"},
 		{"extern \"C\" __global__ void a(float* x) {}\nextern \"C\" __global__ void a(float* x) {}\n", "defined twice"},
 		{"extern \"C\" __global__ void a(double* x) {}\n", "unsupported parameter"},
+		{"extern \"C\" __global__ void a(short* x) {}\n", "unsupported parameter"},
 	}
 	for _, c := range cases {
 		_, err := ParseKernels(c.src)
@@ -57,9 +58,9 @@ func TestParseKernelsRejects(t *testing.T) {
 		}
 	}
 	// Braces inside comments do not count; parameters parse by kind.
-	got, err := ParseKernels("// {\n/* ( */ extern \"C\" __global__ void k(const float* a, const int* i, int n, float s) {}\n")
-	if err != nil || got["k"] != "pqif" {
-		t.Errorf("ParseKernels = %v, %v; want k: pqif", got, err)
+	got, err := ParseKernels("// {\n/* ( */ extern \"C\" __global__ void k(const float* a, const int* i, unsigned short* h, int n, float s) {}\n")
+	if err != nil || got["k"] != "pqhif" {
+		t.Errorf("ParseKernels = %v, %v; want k: pqhif", got, err)
 	}
 }
 
@@ -77,6 +78,7 @@ func TestCheckArgs(t *testing.T) {
 		{"lsf_add", []any{b, b, 4}, "takes 4 arguments, got 3"},
 		{"lsf_add", []any{b, b, b, 1.5}, "argument 3 is float64"},
 		{"lsf_scale", []any{b, 2, b, 4}, "argument 1 is int"},
+		{"lsf_pack_f16", []any{b, 1.5, 4}, "argument 1 is float64, want kind 'h'"},
 	}
 	for _, c := range cases {
 		err := checkArgs(c.name, c.args)

@@ -204,11 +204,11 @@ var rules = []Rule{
 // SupportKernels are kernels the executor itself launches outside any
 // op's rule, with what for.
 var SupportKernels = map[string]string{
-	"lsf_accum":      "adds a step's gradients into the bound ones (DESIGN.md fact 4: RunAll adds)",
-	"lsf_adam":       "in-place Adam update, zeroing the gradient",
-	"lsf_fill":       "zeroes gradients and outputs",
-	"lsf_round_f16":  "mixed precision fp16: rounds both inputs of every cuBLAS call into scratch buffers (MixedPrecision)",
-	"lsf_round_bf16": "mixed precision bf16: as lsf_round_f16",
+	"lsf_accum":     "adds a step's gradients into the bound ones (DESIGN.md fact 4: RunAll adds)",
+	"lsf_adam":      "in-place Adam update, zeroing the gradient",
+	"lsf_fill":      "zeroes gradients and outputs",
+	"lsf_pack_f16":  "mixed precision fp16: packs both inputs of every cuBLAS call into 16-bit scratch buffers for cublasGemmEx (MixedPrecision)",
+	"lsf_pack_bf16": "mixed precision bf16: as lsf_pack_f16",
 }
 
 // Rules returns the lowering table, sorted by family.

@@ -20,9 +20,12 @@ type device interface {
 	// Launch runs a kernel of kernels/*.cu (arguments as Device.Launch).
 	Launch(name string, grid, block [3]uint32, args ...any) error
 	// Gemm and GemmBatched are Device.Gemm and Device.GemmBatched
-	// (row-major).
+	// (row-major, float32 inputs); GemmEx and GemmBatchedEx take inputs
+	// in a given format (mixed precision: packed 16-bit operands).
 	Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error
 	GemmBatched(transA, transB bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error
+	GemmEx(in Precision, transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error
+	GemmBatchedEx(in Precision, transA, transB bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error
 	// Pointers uploads device addresses as an array for GemmBatched.
 	Pointers(addrs []uintptr) (Buffer, error)
 	// Sync waits for the queued work: queued downloads have landed.
@@ -48,6 +51,10 @@ func download(d device, dst []float32, b Buffer) error {
 
 // at is the view of b starting off values in, n values long.
 func (b Buffer) at(off, n int) Buffer { return Buffer{Ptr: b.Ptr + uintptr(4*off), N: n} }
+
+// at16 is at for a buffer of 16-bit values (packed GEMM operands, 2
+// bytes each): the view starting off values in, n values long.
+func (b Buffer) at16(off, n int) Buffer { return Buffer{Ptr: b.Ptr + uintptr(2*off), N: n} }
 
 // Session is one open GPU shared by the machines of a run: the device,
 // the device copies of the parameters (keyed by their host tensors, so
