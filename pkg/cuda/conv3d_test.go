@@ -165,8 +165,8 @@ func TestConvLoweredMatchesVM(t *testing.T) {
 }
 
 // TestConv3dMixedPrecision runs the Conv3d cases with fp16 GEMM inputs:
-// the fake device rejects any GEMM input that is not a binary16 value,
-// every cuBLAS call gets its two inputs converted, and the results stay
+// the fake device rejects any GEMM whose inputs are not packed binary16,
+// every cuBLAS call gets its two inputs packed, and the results stay
 // within 4e-3 (8 units of fp16 rounding, 2⁻¹¹) of vm.Machine's float32
 // ones, relative to each tensor's largest entry.
 func TestConv3dMixedPrecision(t *testing.T) {
@@ -176,10 +176,10 @@ func TestConv3dMixedPrecision(t *testing.T) {
 		}
 		t.Run(cc.what, func(t *testing.T) {
 			dev := newFakeDevice()
-			dev.inputFormat = RoundFP16
+			dev.inputFormat = PrecisionFP16
 			worst := convMatchesVM(t, cc, dev, 4e-3, MixedPrecision(PrecisionFP16))
-			if n := dev.launches[PrecisionFP16.roundKernel()]; n != 2*dev.blasCalls || n == 0 {
-				t.Errorf("%d conversions for %d cuBLAS calls, want two per call", n, dev.blasCalls)
+			if n := dev.launches[PrecisionFP16.packKernel()]; n != 2*dev.blasCalls || n == 0 {
+				t.Errorf("%d packs for %d cuBLAS calls, want two per call", n, dev.blasCalls)
 			}
 			t.Logf("max relative error %.3g (fp16 GEMM inputs)", worst)
 		})

@@ -1,4 +1,4 @@
-//go:build cudagpu
+//go:build cudagpu && linux && (amd64 || arm64)
 
 package cuda
 

@@ -1,4 +1,4 @@
-//go:build cudagpu
+//go:build cudagpu && linux && (amd64 || arm64)
 
 // GPU tests of the graph executor (Machine): bench-small on the GPU
 // against vm.Machine on the CPU, and the step time at the performance

@@ -1,4 +1,4 @@
-//go:build cudagpu
+//go:build cudagpu && linux && (amd64 || arm64)
 
 // GPU tests of mixed precision (train.mixed_precision): the pack kernels
 // against their Go transcriptions, bit for bit, cublasGemmEx and

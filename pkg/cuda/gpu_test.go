@@ -1,4 +1,4 @@
-//go:build cudagpu
+//go:build cudagpu && linux && (amd64 || arm64)
 
 // GPU tests: run with `go test -tags cudagpu ./pkg/cuda/` on a machine
 // with an NVIDIA GPU (scripts/gpu-check.sh builds them here with
