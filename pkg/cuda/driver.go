@@ -285,6 +285,10 @@ type Device struct {
 	mu     sync.Mutex
 	module uintptr
 	funcs  map[string]uintptr
+	// launch is the pinned parameter block of every kernel launch
+	// (params), launchPin its pin.
+	launch    *launchParams
+	launchPin runtime.Pinner
 }
 
 // Open retains device ordinal's primary context and creates a cuBLAS
@@ -404,6 +408,8 @@ func (d *Device) close() error {
 		d.rt.drv.cuDevicePrimaryCtxRelease(d.dev)
 		d.ctx = 0
 	}
+	d.launchPin.Unpin()
+	d.launch = nil
 	return err
 }
 
@@ -490,25 +496,57 @@ func (d *Device) Launch(name string, grid, block [3]uint32, args ...any) error {
 	if err != nil {
 		return err
 	}
-	vals := packArgs(args)
-	ptrs := make([]unsafe.Pointer, len(args))
-	for i := range vals {
-		ptrs[i] = unsafe.Pointer(&vals[i])
-	}
 	defer d.enter()()
-	var pin runtime.Pinner
-	defer pin.Unpin()
 	var params unsafe.Pointer
-	if len(ptrs) > 0 {
-		pin.Pin(&vals[0])
-		pin.Pin(&ptrs[0])
-		params = unsafe.Pointer(&ptrs[0])
+	if len(args) > 0 {
+		params = d.params(args)
 	}
 	c := d.rt.drv.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, d.stream, params, nil)
 	if c != 0 {
 		return fmt.Errorf("cuda: launch %s: %w", name, d.rt.cuErr(c))
 	}
 	return nil
+}
+
+// launchParams is the parameter block cuLaunchKernel reads: one 8-byte
+// slot per kernel argument and the array of pointers to the slots.
+type launchParams struct {
+	vals [maxKernelArgs]uint64
+	ptrs [maxKernelArgs]unsafe.Pointer
+	// alpha and beta are the GEMM scalars cuBLAS reads (host pointer
+	// mode) during the call.
+	alpha, beta float32
+}
+
+// params packs args (checked by checkArgs) into the device's parameter
+// block and returns the pointer array for cuLaunchKernel. The block is
+// allocated and pinned once, at the first launch, and reused by every
+// launch: the driver copies the values before cuLaunchKernel returns, and
+// a Device is used by one goroutine at a time. close unpins it.
+func (d *Device) params(args []any) unsafe.Pointer {
+	p := d.block()
+	packArgsInto(p.vals[:len(args)], args)
+	return unsafe.Pointer(&p.ptrs[0])
+}
+
+// block is the device's parameter block, allocated and pinned at first use.
+func (d *Device) block() *launchParams {
+	if d.launch == nil {
+		d.launch = new(launchParams)
+		for i := range d.launch.ptrs {
+			d.launch.ptrs[i] = unsafe.Pointer(&d.launch.vals[i])
+		}
+		d.launchPin.Pin(d.launch)
+	}
+	return d.launch
+}
+
+// scalars stores a GEMM's alpha and beta in the parameter block and
+// returns pointers to them for cuBLAS (no allocation per call).
+func (d *Device) scalars(alpha, beta float32) (*float32, *float32) {
+	p := d.block()
+	p.alpha, p.beta = alpha, beta
+	return &p.alpha, &p.beta
 }
 
 // Launch1D runs kernel name with one thread per element of n (blocks of
@@ -582,7 +620,8 @@ func (g blasGemm) check(what string, count int, status int32) error {
 func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a Buffer, lda int, b Buffer, ldb int, beta float32, c Buffer, ldc int) error {
 	g := colMajor(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	defer d.enter()()
-	return g.check("sgemm", 0, d.rt.blas.cublasSgemm(d.blas, g.ta, g.tb, g.m, g.n, g.k, &alpha, g.a, g.lda, g.b, g.ldb, &beta, g.c, g.ldc))
+	pa, pb := d.scalars(alpha, beta)
+	return g.check("sgemm", 0, d.rt.blas.cublasSgemm(d.blas, g.ta, g.tb, g.m, g.n, g.k, pa, g.a, g.lda, g.b, g.ldb, pb, g.c, g.ldc))
 }
 
 // GemmEx is Gemm with A and B stored in the input format in: 16-bit
@@ -598,8 +637,9 @@ func (d *Device) GemmEx(in Precision, transA, transB bool, m, n, k int, alpha fl
 	}
 	g := colMajor(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	defer d.enter()()
+	pa, pb := d.scalars(alpha, beta)
 	return g.check("gemm "+string(in), 0, d.rt.blas.cublasGemmEx(d.blas, g.ta, g.tb, g.m, g.n, g.k,
-		&alpha, g.a, t, g.lda, g.b, t, g.ldb, &beta, g.c, cudaR32F, g.ldc, cublasCompute32F, cublasGemmDefault))
+		pa, g.a, t, g.lda, g.b, t, g.ldb, pb, g.c, cudaR32F, g.ldc, cublasCompute32F, cublasGemmDefault))
 }
 
 // GemmBatched is Gemm over count matrices whose device addresses are in
@@ -609,8 +649,9 @@ func (d *Device) GemmEx(in Precision, transA, transB bool, m, n, k int, alpha fl
 func (d *Device) GemmBatched(transA, transB bool, m, n, k int, alpha float32, aPtrs Buffer, lda int, bPtrs Buffer, ldb int, beta float32, cPtrs Buffer, ldc int, count int) error {
 	g := colMajor(transA, transB, m, n, k, aPtrs, lda, bPtrs, ldb, cPtrs, ldc)
 	defer d.enter()()
+	pa, pb := d.scalars(alpha, beta)
 	return g.check("batched sgemm", count, d.rt.blas.cublasSgemmBatched(d.blas, g.ta, g.tb, g.m, g.n, g.k,
-		&alpha, g.a, g.lda, g.b, g.ldb, &beta, g.c, g.ldc, int32(count)))
+		pa, g.a, g.lda, g.b, g.ldb, pb, g.c, g.ldc, int32(count)))
 }
 
 // GemmBatchedEx is GemmBatched with the A and B matrices in the input
@@ -623,8 +664,9 @@ func (d *Device) GemmBatchedEx(in Precision, transA, transB bool, m, n, k int, a
 	}
 	g := colMajor(transA, transB, m, n, k, aPtrs, lda, bPtrs, ldb, cPtrs, ldc)
 	defer d.enter()()
+	pa, pb := d.scalars(alpha, beta)
 	return g.check("batched gemm "+string(in), count, d.rt.blas.cublasGemmBatchedEx(d.blas, g.ta, g.tb, g.m, g.n, g.k,
-		&alpha, g.a, t, g.lda, g.b, t, g.ldb, &beta, g.c, cudaR32F, g.ldc, int32(count), cublasCompute32F, cublasGemmDefault))
+		pa, g.a, t, g.lda, g.b, t, g.ldb, pb, g.c, cudaR32F, g.ldc, int32(count), cublasCompute32F, cublasGemmDefault))
 }
 
 // PointerArray uploads the device addresses base+i·stride floats, i <

@@ -171,6 +171,9 @@ func checkArgs(name string, args []any) error {
 	if len(args) != len(kinds) {
 		return fmt.Errorf("cuda: %s takes %d arguments, got %d", name, len(kinds), len(args))
 	}
+	if len(args) > maxKernelArgs {
+		return fmt.Errorf("cuda: %s has %d parameters, more than the launcher's %d", name, len(args), maxKernelArgs)
+	}
 	for i, a := range args {
 		var ok bool
 		switch kinds[i] {
@@ -194,12 +197,22 @@ func checkArgs(name string, args []any) error {
 	return nil
 }
 
+// maxKernelArgs bounds the number of parameters of a kernel (checked by
+// checkArgs; the launch parameter block has this many slots).
+const maxKernelArgs = 24
+
 // packArgs lays launch arguments (checked by checkArgs) out as one
 // 8-byte slot each, as cuLaunchKernel reads them through its parameter
 // pointers: a Buffer's device address, an int as int32, a float as
 // float32 (little-endian: the value sits in the slot's first bytes).
 func packArgs(args []any) []uint64 {
 	vals := make([]uint64, len(args))
+	packArgsInto(vals, args)
+	return vals
+}
+
+// packArgsInto is packArgs into vals (len(vals) == len(args)).
+func packArgsInto(vals []uint64, args []any) {
 	for i, a := range args {
 		switch v := a.(type) {
 		case Buffer:
@@ -214,7 +227,6 @@ func packArgs(args []any) []uint64 {
 			vals[i] = uint64(math.Float32bits(float32(v)))
 		}
 	}
-	return vals
 }
 
 // CacheKey is the on-disk cache key of the compiled module: SHA-256 of
