@@ -44,7 +44,7 @@ func Source() (string, error) {
 // arguments against this before calling the driver; a CPU test checks it
 // against the sources.
 var KernelParams = map[string]string{
-	"lsf_add": "pppi", "lsf_sub": "pppi", "lsf_mul": "pppi", "lsf_add_row": "pppii", "lsf_mul_row": "pppii",
+	"lsf_add": "pppi", "lsf_sub": "pppi", "lsf_mul": "pppi", "lsf_add_row": "pppii", "lsf_mul_row": "pppii", "lsf_div_row": "pppii",
 	"lsf_scale": "pfpi", "lsf_add_scalar": "pfpi", "lsf_neg": "ppi", "lsf_square": "ppi", "lsf_log": "ppi",
 	"lsf_exp": "ppi", "lsf_div": "pppi", "lsf_fill": "pfi", "lsf_accum": "ppi",
 	"lsf_pack_f16": "phi", "lsf_pack_bf16": "phi",
@@ -58,6 +58,8 @@ var KernelParams = map[string]string{
 	"lsf_weighted": "pppiiif", "lsf_weighted_logit_grad": "ppppiiif", "lsf_weighted_sum_l": "pppiii", "lsf_spread_l": "pppiii",
 	"lsf_slice_get": "ppiiiii", "lsf_slice_put": "ppiiiii", "lsf_swap12": "ppiiii", "lsf_mix_rows": "pqqppiiii",
 	"lsf_gather_rows": "pqpii", "lsf_scatter_add_rows": "pqpii",
+	"lsf_ltc_synapses": "ppppppiii", "lsf_ltc_synapses_grad_v": "pppppppiii", "lsf_ltc_synapses_grad_p": "pppppppiii",
+	"lsf_softplus": "ppi", "lsf_softplus_grad": "pppi",
 	"lsf_layernorm": "ppppppiif", "lsf_layernorm_grad_x": "ppppppii", "lsf_layernorm_grad_wb": "ppppppii",
 	"lsf_softmax": "pppiii", "lsf_softmax_grad": "pppii", "lsf_xent": "pqppiii", "lsf_xent_grad": "pqpiiif",
 	"lsf_maxpool1d": "ppqiiiiii", "lsf_maxpool1d_grad": "pqpiii", "lsf_maxpool2d": "ppqiiiiiiiiiii",

@@ -91,7 +91,7 @@ var rules = []Rule{
 	{"gorgonia.elemBinOp:+", Kernel, []string{"lsf_add", "lsf_add_row", "lsf_add_scalar"}, "same shape, broadcast row, or scalar operand"},
 	{"gorgonia.elemBinOp:-", Kernel, []string{"lsf_sub", "lsf_neg", "lsf_add_row"}, "a one-value operand (a device scalar) via an addition of its negation, or of the negated tensor"},
 	{"gorgonia.elemBinOp:⊙", Kernel, []string{"lsf_mul", "lsf_mul_row", "lsf_scale"}, "Hadamard product; scalar operand (loss scale) via lsf_scale"},
-	{"gorgonia.elemBinOp:÷", Kernel, []string{"lsf_div", "lsf_scale"}, "scalar divisor via lsf_scale(1/s)"},
+	{"gorgonia.elemBinOp:÷", Kernel, []string{"lsf_div", "lsf_div_row"}, "same shape, or a one-value divisor (lsf_div_row divides, as the CPU does, rather than multiplying by 1/s)"},
 	{"gorgonia.elemUnaryOp:neg", Kernel, []string{"lsf_neg"}, ""},
 	{"gorgonia.elemUnaryOp:ln", Kernel, []string{"lsf_log"}, ""},
 	{"gorgonia.elemUnaryOp:exp", Kernel, []string{"lsf_exp"}, ""},
@@ -197,8 +197,10 @@ var rules = []Rule{
 	{"TemporalResample", Kernel, []string{"lsf_mix_rows"}, "linear interpolation along the time axis (aligned modalities) and its adjoint: a row mix whose tap table is uploaded once"},
 	{"SwapAxes01", Kernel, []string{"lsf_swap12"}, "[A, B, D] → [B, A, D] (fused aligned encoders): lsf_swap12 with one outer block"},
 	{"TokenSlice", Host, nil, "integer token ids sliced (caption labels and decoder inputs): the ids are bound on the host with the batch and the loss and embedding check them there, so slicing them there costs one small int32 upload and no download"},
-	{"LTCSynapses", Host, nil, "LTC backbone only (backbone: ltc); no shipped config uses it"},
-	{"LTCSynapsesGrad", Host, nil, "as LTCSynapses"},
+	{"Softplus", Kernel, []string{"lsf_softplus"}, "LTC parameters (threshold 20; another threshold runs on the host)"},
+	{"Softplus/grad", Kernel, []string{"lsf_softplus_grad"}, "as Softplus"},
+	{"LTCSynapses", Kernel, []string{"lsf_ltc_synapses"}, "LTC backbone (backbone: ltc): one thread per output value summing over the presynaptic neurons"},
+	{"LTCSynapsesGrad", Kernel, []string{"lsf_ltc_synapses_grad_v", "lsf_ltc_synapses_grad_p"}, "dv one thread per (sample, neuron), the four parameter gradients one thread per synapse summing over the batch: no atomics"},
 }
 
 // SupportKernels are kernels the executor itself launches outside any

@@ -11,6 +11,7 @@ extern "C" __global__ void lsf_mul(const float* a, const float* b, float* y, int
 // Broadcast of the right operand: b has period m (a row vector repeated).
 extern "C" __global__ void lsf_add_row(const float* a, const float* b, float* y, int n, int m) { LSF_IDX y[i] = a[i] + b[i % m]; }
 extern "C" __global__ void lsf_mul_row(const float* a, const float* b, float* y, int n, int m) { LSF_IDX y[i] = a[i] * b[i % m]; }
+extern "C" __global__ void lsf_div_row(const float* a, const float* b, float* y, int n, int m) { LSF_IDX y[i] = a[i] / b[i % m]; }
 extern "C" __global__ void lsf_scale(const float* a, float s, float* y, int n) { LSF_IDX y[i] = s * a[i]; }
 extern "C" __global__ void lsf_add_scalar(const float* a, float s, float* y, int n) { LSF_IDX y[i] = a[i] + s; }
 extern "C" __global__ void lsf_neg(const float* a, float* y, int n) { LSF_IDX y[i] = -a[i]; }
