@@ -67,6 +67,8 @@ var lowerings = map[string]lowering{
 	"Embedding/grad":               lowerEmbeddingGrad,
 	"modality.WeightedSumL":        lowerWeightedSumL,
 	"modality.SpreadL":             lowerSpreadL,
+	"modality.MaskedMaxL":          lowerMaskedMaxL,
+	"modality.MaskedMaxLGrad":      lowerMaskedMaxL,
 	"LayerNorm":                    lowerLayerNorm,
 	"LayerNorm/dx":                 lowerLayerNorm,
 	"LayerNorm/dweight":            lowerLayerNorm,

@@ -8,19 +8,20 @@ import (
 	"github.com/lsfuse/lsfuse/pkg/model"
 )
 
-// ltcNetwork is the robot configuration (a vision and a sensor modality)
-// with every modality's backbone switched to LTC.
-func ltcNetwork(t *testing.T) *model.Network {
+// editedNetwork is the network of a configuration file after edit
+// changed its loaded configuration (data sizes as configNetwork's).
+func editedNetwork(t *testing.T, file string, edit func(*config.Config)) *model.Network {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Files: []string{"../../configs/robot.yaml"}})
+	cfg, err := config.Load(config.LoadOptions{Files: []string{file}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, mc := range cfg.Model.Modalities {
-		mc.Backbone, mc.CfCMode = "ltc", ""
-		cfg.Model.Modalities[name] = mc
+	edit(cfg)
+	vocab := map[string]int{}
+	for name := range cfg.Model.Modalities {
+		vocab[name] = 50
 	}
-	cfg.SetDataSizes(10, map[string]int{})
+	cfg.SetDataSizes(10, vocab)
 	res, err := config.Resolve(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +31,17 @@ func ltcNetwork(t *testing.T) *model.Network {
 		t.Fatal(err)
 	}
 	return net
+}
+
+// ltcNetwork is the robot configuration (a vision and a sensor modality)
+// with every modality's backbone switched to LTC.
+func ltcNetwork(t *testing.T) *model.Network {
+	return editedNetwork(t, "../../configs/robot.yaml", func(cfg *config.Config) {
+		for name, mc := range cfg.Model.Modalities {
+			mc.Backbone, mc.CfCMode = "ltc", ""
+			cfg.Model.Modalities[name] = mc
+		}
+	})
 }
 
 // TestMachineLTCMatchesVM trains one step of an LTC-backbone network on

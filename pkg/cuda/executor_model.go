@@ -384,6 +384,25 @@ func lowerWeightedSumL(m *Machine, st *xstep) (func() error, error) {
 	return m.k1("lsf_weighted_sum_l", b*d, st.in[0].buf, st.in[1].buf, st.out.buf, b, l, d), nil
 }
 
+// lowerMaskedMaxL lowers masked max pooling (x [B,L,D], mask [B,L]) →
+// [B,D] and its backward (mask, x, g) → [B,L,D] (g at each arg-max), one
+// thread per (b, d).
+func lowerMaskedMaxL(m *Machine, st *xstep) (func() error, error) {
+	x := st.in[0]
+	if st.fam == "modality.MaskedMaxLGrad" {
+		x = st.in[1]
+	}
+	xs := x.node.Shape()
+	if xs.Dims() != 3 {
+		return nil, nil
+	}
+	b, l, d := xs[0], xs[1], xs[2]
+	if st.fam == "modality.MaskedMaxL" {
+		return m.k1("lsf_masked_max_l", b*d, x.buf, st.in[1].buf, st.out.buf, b, l, d), nil
+	}
+	return m.k1("lsf_masked_max_l_grad", b*d, st.in[0].buf, x.buf, st.in[2].buf, st.out.buf, b, l, d), nil
+}
+
 // lowerSpreadL: dx[b,l,d] = w[b,l]·g[b,d], inputs (w, x, g).
 func lowerSpreadL(m *Machine, st *xstep) (func() error, error) {
 	ys := st.node.Shape()

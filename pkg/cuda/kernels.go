@@ -60,6 +60,7 @@ var KernelParams = map[string]string{
 	"lsf_gather_rows": "pqpii", "lsf_scatter_add_rows": "pqpii",
 	"lsf_ltc_synapses": "ppppppiii", "lsf_ltc_synapses_grad_v": "pppppppiii", "lsf_ltc_synapses_grad_p": "pppppppiii",
 	"lsf_softplus": "ppi", "lsf_softplus_grad": "pppi",
+	"lsf_masked_max_l": "pppiii", "lsf_masked_max_l_grad": "ppppiii",
 	"lsf_layernorm": "ppppppiif", "lsf_layernorm_grad_x": "ppppppii", "lsf_layernorm_grad_wb": "ppppppii",
 	"lsf_softmax": "pppiii", "lsf_softmax_grad": "pppii", "lsf_xent": "pqppiii", "lsf_xent_grad": "pqpiiif",
 	"lsf_maxpool1d": "ppqiiiiii", "lsf_maxpool1d_grad": "pqpiii", "lsf_maxpool2d": "ppqiiiiiiiiiii",

@@ -186,8 +186,8 @@ var rules = []Rule{
 	{"modality.TokenWeights", Host, nil, "[B,L] pooling weights from integer token ids, no gradient: the ids are on the host with the batch"},
 	{"modality.WeightedSumL", Kernel, []string{"lsf_weighted_sum_l"}, ""},
 	{"modality.SpreadL", Kernel, []string{"lsf_spread_l"}, ""},
-	{"modality.MaskedMaxL", Host, nil, "max pooling of text features; no shipped config uses it"},
-	{"modality.MaskedMaxLGrad", Host, nil, "as MaskedMaxL"},
+	{"modality.MaskedMaxL", Kernel, []string{"lsf_masked_max_l"}, "max pooling of text features (pooling: max), one thread per (sample, feature)"},
+	{"modality.MaskedMaxLGrad", Kernel, []string{"lsf_masked_max_l_grad"}, "g to each arg-max (the first on ties, as the CPU), every element written"},
 
 	// pkg/model fused sequence ops (the performance issue's ops).
 	{"LIFSeq", Kernel, []string{"lsf_lif_seq_forward"}, "fixed or learnable (per-neuron, β clamped to [0, 1]) β and θ, binary or graded spikes, every reset mode; the smooth gradient-check forward: host (see hostWhen)"},
