@@ -3,6 +3,7 @@ package cuda
 import (
 	"math"
 	"math/rand"
+	"path/filepath"
 	"testing"
 )
 
@@ -117,5 +118,34 @@ func TestMachineHostReadWithoutSyncFails(t *testing.T) {
 	}
 	if l := b.loss(t); !math.IsNaN(l) {
 		t.Errorf("loss %v without synchronisation: want an error or NaN from the unsynchronised downloads", l)
+	}
+}
+
+// TestConfigsSynchroniseOnce: the training step of every configuration in
+// configs/ reads no device value on the host before its end (its host
+// steps read only values bound on the host: token ids, RNG masks), so a
+// step waits for the GPU once.
+func TestConfigsSynchroniseOnce(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(files) < 6 {
+		t.Fatalf("configs: %v, %v", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			tg := trainingGraph(t, f)
+			m, dev := fakeMachine(t, tg.g, tg.learn, Fetch(tg.mg.Loss))
+			defer m.Close()
+			tg.bindRandom(t, rand.New(rand.NewSource(5)), 1)
+			if err := m.RunAll(); err != nil { // the first run also computes the shape constants
+				t.Fatal(err)
+			}
+			dev.syncs = 0
+			if err := m.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			if n := countHostReads(m); n != 0 || dev.syncs != 1 {
+				t.Errorf("%d host steps read device values (host steps %v); %d waits per step, want 1", n, m.HostSteps(), dev.syncs)
+			}
+		})
 	}
 }
