@@ -156,7 +156,11 @@ func openLibrary(lib Library, dirs []string) (uintptr, string, error) {
 // the library at path, opened as h; a missing symbol is a *MissingError.
 func bindLibrary(lib Library, api any, h uintptr, path string) error {
 	renames := map[Library]map[string]string{Driver: driverSymbols, CuBLAS: blasSymbols}[lib]
-	if err := bind(api, h, renames); err != nil {
+	err := bind(api, h, renames)
+	if err == nil {
+		err = bindDirect(lib, api, h)
+	}
+	if err != nil {
 		if lib == Driver {
 			return &MissingError{What: "driver", Name: "libcuda.so.1 lacks " + err.Error()}
 		}

@@ -38,6 +38,22 @@ func TestRealLibrariesBind(t *testing.T) {
 		}
 		t.Logf("%s: every symbol bound from %s", lib, p)
 	}
+	// The hot calls (bindDirect's SyscallN closures) reach the real
+	// functions, which refuse at once without a context or handle.
+	if r.drv.cuLaunchKernel != nil {
+		if c := r.drv.cuLaunchKernel(0, 1, 1, 1, 256, 1, 1, 0, 0, nil, nil); c == 0 {
+			t.Error("cuLaunchKernel of no function succeeded")
+		}
+	}
+	if r.blas.cublasSgemm != nil {
+		var one float32 = 1
+		if s := r.blas.cublasSgemm(0, 0, 0, 1, 1, 1, &one, 0, 1, 0, 1, &one, 0, 1); s == 0 {
+			t.Error("cublasSgemm without a handle succeeded")
+		}
+		if s := r.blas.cublasGemmEx(0, 0, 0, 1, 1, 1, &one, 0, cudaR16F, 1, 0, cudaR16F, 1, &one, 0, cudaR32F, 1, cublasCompute32F, cublasGemmDefault); s == 0 {
+			t.Error("cublasGemmEx without a handle succeeded")
+		}
+	}
 }
 
 // TestLoadWithoutGPU runs the backend's discovery on the real libraries
