@@ -490,20 +490,9 @@ func (d *Device) Launch(name string, grid, block [3]uint32, args ...any) error {
 	if err != nil {
 		return err
 	}
-	vals := packArgs(args)
-	ptrs := make([]unsafe.Pointer, len(args))
-	for i := range vals {
-		ptrs[i] = unsafe.Pointer(&vals[i])
-	}
+	params, unpin := launchParams(packArgs(args))
+	defer unpin()
 	defer d.enter()()
-	var pin runtime.Pinner
-	defer pin.Unpin()
-	var params unsafe.Pointer
-	if len(ptrs) > 0 {
-		pin.Pin(&vals[0])
-		pin.Pin(&ptrs[0])
-		params = unsafe.Pointer(&ptrs[0])
-	}
 	c := d.rt.drv.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, d.stream, params, nil)
 	if c != 0 {
 		return fmt.Errorf("cuda: launch %s: %w", name, d.rt.cuErr(c))

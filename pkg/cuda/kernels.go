@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"math"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 //go:embed kernels/*.cu
@@ -215,6 +217,23 @@ func packArgs(args []any) []uint64 {
 		}
 	}
 	return vals
+}
+
+// launchParams is cuLaunchKernel's kernelParams for the slots of
+// packArgs: an array of pointers to each slot, both pinned until unpin
+// is called (nil when there are no arguments).
+func launchParams(vals []uint64) (params unsafe.Pointer, unpin func()) {
+	var pin runtime.Pinner
+	if len(vals) == 0 {
+		return nil, pin.Unpin
+	}
+	ptrs := make([]unsafe.Pointer, len(vals))
+	for i := range vals {
+		ptrs[i] = unsafe.Pointer(&vals[i])
+	}
+	pin.Pin(&vals[0])
+	pin.Pin(&ptrs[0])
+	return unsafe.Pointer(&ptrs[0]), pin.Unpin
 }
 
 // CacheKey is the on-disk cache key of the compiled module: SHA-256 of
