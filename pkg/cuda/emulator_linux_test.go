@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
-	"math"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -376,27 +375,42 @@ var sourceModeTests = []struct {
 // C++ compiler (emuRuntime), with the executor's launch geometry and its
 // parameters passed as cuLaunchKernel receives them, so a wrong index or
 // term in a .cu file fails here even when its Go transcription is right.
-// Then every kernel of KernelParams must have run on the emulator (the
-// graphs or sourceDirectCases). Skipped without g++.
+// Every launch is also compared with its Go transcription, run on a copy
+// of its arguments (crossCheck: 1e-5 of each buffer's largest entry), so
+// a mismatch names the kernel, and the graphs' comparison with vm.Machine
+// tells which side is wrong. sourceDirectCases then launch the kernels no
+// graph reaches; in the end every kernel of KernelParams must have run on
+// the emulator and been compared. Skipped without g++.
 func TestKernelSourcesMatchVM(t *testing.T) {
 	e := emulatorFor(t)
 	withSourceKernels(t, e)
+	cross := newCrossCheck(1e-5)
+	fakeCross = cross
+	t.Cleanup(func() { fakeCross = nil })
 	for _, c := range sourceModeTests {
 		t.Run(c.name, c.test)
 	}
 	for _, c := range sourceDirectCases() {
-		t.Run("direct/"+c.name, func(t *testing.T) { checkSourceKernel(t, e, c) })
+		t.Run("direct/"+c.name, func(t *testing.T) { checkSourceKernel(t, c) })
 	}
-	var never []string
+	var never, unchecked []string
 	for name := range KernelParams {
 		if e.launches(name) <= 0 {
 			never = append(never, name)
 		}
+		if cross.launches[name] == 0 {
+			unchecked = append(unchecked, name)
+		}
 	}
 	slices.Sort(never)
-	if len(never) > 0 {
-		t.Errorf("kernels never run on the emulator: %v", never)
+	slices.Sort(unchecked)
+	if len(never)+len(unchecked) > 0 {
+		t.Errorf("kernels never run on the emulator: %v; never compared with their Go transcription: %v", never, unchecked)
 	}
+	for _, name := range slices.Sorted(maps.Keys(cross.first)) {
+		t.Errorf("%s: the source and its Go transcription differ in %d of %d launches; first: %s", name, cross.mismatches[name], cross.launches[name], cross.first[name])
+	}
+	t.Logf("launches compared with their Go transcription: %v", cross.launches)
 }
 
 // sourceDirectCase is one kernel launch compared between the C++
@@ -488,50 +502,25 @@ func sourceDirectCases() []sourceDirectCase {
 	}
 }
 
-// checkSourceKernel launches c on a fake device running the Go
-// transcription and on one running the emulator, from the same values:
-// every buffer argument must agree afterwards, int and 16-bit ones
-// exactly, float ones to 1e-5 of the buffer's largest entry.
-func checkSourceKernel(t *testing.T, e *cppEmulator, c sourceDirectCase) {
+// checkSourceKernel launches c on a fake device in C++ mode with its
+// launches compared with the Go transcriptions (TestKernelSourcesMatchVM
+// sets both).
+func checkSourceKernel(t *testing.T, c sourceDirectCase) {
 	t.Helper()
-	goDev, emuDev := newFakeDevice(), newFakeDevice()
-	goDev.source, emuDev.source = nil, e
-	var args [2][]any
-	for i, d := range []*fakeDevice{goDev, emuDev} {
-		args[i] = c.args(d, rand.New(rand.NewSource(int64(len(c.name)))))
-		var err error
-		if c.rows > 0 {
-			err = launchRows(d, c.name, c.rows, args[i]...)
-		} else {
-			err = launch1D(d, c.name, c.threads, args[i]...)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	d := newFakeDevice()
+	if d.source == nil || d.cross == nil {
+		t.Fatal("checkSourceKernel needs C++ mode with cross-checks")
 	}
-	for i, a := range args[0] {
-		b, ok := a.(Buffer)
-		if !ok {
-			continue
-		}
-		want, got := goDev.mem[b.Ptr>>32], emuDev.mem[args[1][i].(Buffer).Ptr>>32]
-		if KernelParams[c.name][i] != 'p' {
-			if !slices.Equal(got, want) {
-				t.Errorf("%s argument %d: emulator %v, Go transcription %v", c.name, i, got, want)
-			}
-			continue
-		}
-		w, g := goDev.f32(b.Ptr), emuDev.f32(args[1][i].(Buffer).Ptr)
-		scale := 0.0
-		for _, v := range w {
-			scale = max(scale, math.Abs(float64(v)))
-		}
-		for j := range w {
-			if d := math.Abs(float64(g[j] - w[j])); !(d <= 1e-5*scale) {
-				t.Errorf("%s argument %d [%d]: emulator %g, Go transcription %g", c.name, i, j, g[j], w[j])
-				break
-			}
-		}
+	before, bad := d.cross.launches[c.name], d.cross.mismatches[c.name]
+	args := c.args(d, rand.New(rand.NewSource(int64(len(c.name)))))
+	var err error
+	if c.rows > 0 {
+		err = launchRows(d, c.name, c.rows, args...)
+	} else {
+		err = launch1D(d, c.name, c.threads, args...)
+	}
+	if n := d.cross.launches[c.name] - before; err != nil || n != 1 || d.cross.mismatches[c.name] != bad {
+		t.Errorf("%s: %v (%d launches compared): %s", c.name, err, n, d.cross.first[c.name])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"unsafe"
 )
 
@@ -40,7 +41,31 @@ type fakeDevice struct {
 	// source, when set, runs every launch on the compiled kernel sources
 	// (the C++ emulator) instead of the Go transcriptions of fakeKernels.
 	source sourceRunner
+	// cross, when set (C++ mode only), also runs every launch's Go
+	// transcription on a copy of its arguments and compares them.
+	cross *crossCheck
 }
+
+// crossCheck compares, launch by launch, the compiled kernel sources with
+// their Go transcriptions (runSource): floats to tol of each
+// allocation's largest entry, ints and 16-bit values exactly. It counts
+// the compared launches per kernel and records the mismatches (the first
+// one's description per kernel) without failing the launch: the source's
+// results go on, so the graph's comparison with vm.Machine still tells
+// which side is wrong.
+type crossCheck struct {
+	tol        float64
+	launches   map[string]int
+	mismatches map[string]int
+	first      map[string]string
+}
+
+func newCrossCheck(tol float64) *crossCheck {
+	return &crossCheck{tol: tol, launches: map[string]int{}, mismatches: map[string]int{}, first: map[string]string{}}
+}
+
+// fakeCross is the crossCheck newFakeDevice gives its devices (nil: off).
+var fakeCross *crossCheck
 
 // sourceRunner runs a kernel of kernels/*.cu over grid × block threads,
 // its arguments given as packArgs' 8-byte slots holding host addresses
@@ -59,7 +84,7 @@ var fakeSource sourceRunner
 type fakeCopy struct{ dst, vals []float32 }
 
 func newFakeDevice() *fakeDevice {
-	return &fakeDevice{mem: map[uintptr][]uint32{}, next: 1, launches: map[string]int{}, source: fakeSource}
+	return &fakeDevice{mem: map[uintptr][]uint32{}, next: 1, launches: map[string]int{}, source: fakeSource, cross: fakeCross}
 }
 
 func (d *fakeDevice) Alloc(n int) (Buffer, error) {
@@ -443,12 +468,78 @@ func (d *fakeDevice) runSource(name string, grid, block [3]uint32, args []any) e
 		slots[i] = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m))) + b.Ptr&0xffffffff)
 		keep = append(keep, m)
 	}
+	var twin *fakeDevice
+	if d.cross != nil {
+		twin = d.argsCopy(args)
+	}
 	err := d.source.run(name, grid, block, slots)
 	runtime.KeepAlive(keep)
 	if err != nil {
 		return err
 	}
-	return d.checkGuards(name)
+	if err := d.checkGuards(name); err != nil || twin == nil {
+		return err
+	}
+	k, ok := fakeKernels[name]
+	if !ok {
+		return fmt.Errorf("fake: kernel %s has no Go transcription to compare with", name)
+	}
+	k(kargs{twin, args})
+	d.cross.launches[name]++
+	if err := d.cross.compare(name, args, d, twin); err != nil {
+		if d.cross.mismatches[name]++; d.cross.mismatches[name] == 1 {
+			d.cross.first[name] = err.Error()
+		}
+	}
+	return nil
+}
+
+// argsCopy is a device holding copies of the allocations of args' Buffers
+// (same addresses), without guards or a source runner.
+func (d *fakeDevice) argsCopy(args []any) *fakeDevice {
+	twin := &fakeDevice{mem: map[uintptr][]uint32{}, launches: map[string]int{}}
+	for _, a := range args {
+		if b, ok := a.(Buffer); ok && b.Ptr != 0 {
+			twin.mem[b.Ptr>>32] = slices.Clone(d.mem[b.Ptr>>32])
+		}
+	}
+	return twin
+}
+
+// compare checks every allocation that kernel name's arguments reach on
+// got (the source's results) against want (the transcription's).
+func (c *crossCheck) compare(name string, args []any, got, want *fakeDevice) error {
+	for i, a := range args {
+		b, ok := a.(Buffer)
+		if !ok || b.Ptr == 0 {
+			continue
+		}
+		g, w := got.mem[b.Ptr>>32], want.mem[b.Ptr>>32]
+		if KernelParams[name][i] != 'p' {
+			if !slices.Equal(g, w) {
+				return fmt.Errorf("%s, allocation of argument %d: the source and the Go transcription differ (int or 16-bit values)", name, i)
+			}
+			continue
+		}
+		gf := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(g))), len(g))
+		wf := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(w))), len(w))
+		scale := 0.0
+		for _, v := range wf {
+			if v := math.Abs(float64(v)); !math.IsInf(v, 1) && !math.IsNaN(v) {
+				scale = math.Max(scale, v)
+			}
+		}
+		for j := range wf {
+			x, y := float64(gf[j]), float64(wf[j])
+			if x == y || math.IsNaN(x) && math.IsNaN(y) {
+				continue
+			}
+			if !(math.Abs(x-y) <= c.tol*scale+1e-7) {
+				return fmt.Errorf("%s, allocation of argument %d, value %d: source %g, Go transcription %g (allowed %.3g)", name, i, j, x, y, c.tol*scale+1e-7)
+			}
+		}
+	}
+	return nil
 }
 
 // fakePack is lsf_pack_f16 or lsf_pack_bf16: y[i] = bits(a[i]).
