@@ -345,11 +345,13 @@ func withSourceKernels(t *testing.T, e *cppEmulator) {
 }
 
 // sourceModeTests are the fake-device tests that also run in C++ mode
-// (TestKernelSourcesMatchVM): the whole-graph comparisons with vm.Machine
-// and the kernel checks whose expectations hold for any correct kernel.
-// The others stay Go-transcription only: the host fallback's (bit for
-// bit, lsf_accum only), the plan and error tests (no kernel values) and
-// the trainer runs (covered by the graphs here, and slower).
+// (TestKernelSourcesMatchVM): the whole-graph comparisons with vm.Machine,
+// two trainer runs against the CPU trainer, and the kernel checks whose
+// expectations hold for any correct kernel. The others stay
+// Go-transcription only: the host fallback's (bit for bit, lsf_accum
+// only), the plan and error tests (no kernel values), and the slower
+// trainer runs (the quickstart one takes 13 s in C++ mode; its graph is
+// among the configurations compared here).
 var sourceModeTests = []struct {
 	name string
 	test func(*testing.T)
@@ -368,6 +370,8 @@ var sourceModeTests = []struct {
 	{"TestConv3dColumnKernels", TestConv3dColumnKernels},
 	{"TestMixedPrecisionBenchSmall", TestMixedPrecisionBenchSmall},
 	{"TestGemmExOnFake", TestGemmExOnFake},
+	{"TestTrainerOnDeviceMatchesCPU", TestTrainerOnDeviceMatchesCPU},
+	{"TestTrainerOnDeviceFP16", TestTrainerOnDeviceFP16},
 }
 
 // TestKernelSourcesMatchVM runs sourceModeTests in C++ mode: every
