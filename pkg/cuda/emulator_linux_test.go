@@ -252,8 +252,9 @@ var (
 )
 
 // emuFlags builds the emulator: no FMA contraction (NVRTC contracts by
-// default, the Go transcriptions never do), no fortified longjmp (which
-// refuses to jump between stacks), no stack protector (fibers).
+// default; Go does not on amd64, and the cross-check's 1e-5 allows for
+// arm64, where it may), no fortified longjmp (which refuses to jump
+// between stacks), no stack protector (fibers).
 var emuFlags = []string{"-std=c++20", "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-w",
 	"-U_FORTIFY_SOURCE", "-D_FORTIFY_SOURCE=0", "-fno-stack-protector"}
 
