@@ -3,6 +3,8 @@ package cuda
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"slices"
 	"unsafe"
 )
 
@@ -36,13 +38,53 @@ type fakeDevice struct {
 	syncs, held, maxHeld int
 	// unheld counts launches and GEMMs issued outside a hold.
 	unheld int
+	// source, when set, runs every launch on the compiled kernel sources
+	// (the C++ emulator) instead of the Go transcriptions of fakeKernels.
+	source sourceRunner
+	// cross, when set (C++ mode only), also runs every launch's Go
+	// transcription on a copy of its arguments and compares them.
+	cross *crossCheck
 }
+
+// crossCheck compares, launch by launch, the compiled kernel sources with
+// their Go transcriptions (runSource): floats to tol of each
+// allocation's largest entry, ints and 16-bit values exactly. It counts
+// the compared launches per kernel and records the mismatches (the first
+// one's description per kernel) without failing the launch: the source's
+// results go on, so the graph's comparison with vm.Machine still tells
+// which side is wrong.
+type crossCheck struct {
+	tol        float64
+	launches   map[string]int
+	mismatches map[string]int
+	first      map[string]string
+}
+
+func newCrossCheck(tol float64) *crossCheck {
+	return &crossCheck{tol: tol, launches: map[string]int{}, mismatches: map[string]int{}, first: map[string]string{}}
+}
+
+// fakeCross is the crossCheck newFakeDevice gives its devices (nil: off).
+var fakeCross *crossCheck
+
+// sourceRunner runs a kernel of kernels/*.cu over grid × block threads,
+// its arguments given as packArgs' 8-byte slots holding host addresses
+// (as cuLaunchKernel receives them). The C++ emulator
+// (emulator_linux_test.go) is one.
+type sourceRunner interface {
+	run(name string, grid, block [3]uint32, slots []uint64) error
+}
+
+// fakeSource is the sourceRunner that newFakeDevice gives its devices:
+// nil (the Go transcriptions) unless a test in C++ mode set it
+// (withSourceKernels).
+var fakeSource sourceRunner
 
 // fakeCopy is a queued download.
 type fakeCopy struct{ dst, vals []float32 }
 
 func newFakeDevice() *fakeDevice {
-	return &fakeDevice{mem: map[uintptr][]uint32{}, next: 1, launches: map[string]int{}}
+	return &fakeDevice{mem: map[uintptr][]uint32{}, next: 1, launches: map[string]int{}, source: fakeSource, cross: fakeCross}
 }
 
 func (d *fakeDevice) Alloc(n int) (Buffer, error) {
@@ -51,8 +93,44 @@ func (d *fakeDevice) Alloc(n int) (Buffer, error) {
 	}
 	id := d.next
 	d.next++
-	d.mem[id] = make([]uint32, n)
+	if d.source == nil {
+		d.mem[id] = make([]uint32, n)
+		return Buffer{Ptr: id << 32, N: n}, nil
+	}
+	// C++ mode: guard words on both sides hold canaryWord, which a
+	// kernel reading out of bounds gets as a NaN and one writing out of
+	// bounds overwrites (runSource checks them after every launch).
+	full := make([]uint32, n+2*guardWords)
+	for i := range guardWords {
+		full[i], full[n+guardWords+i] = canaryWord, canaryWord
+	}
+	d.mem[id] = full[guardWords : guardWords+n : guardWords+n]
 	return Buffer{Ptr: id << 32, N: n}, nil
+}
+
+// guardWords and canaryWord are the C++ mode's allocation guards: a
+// quiet NaN with a recognisable payload, guardWords of them before and
+// after every allocation.
+const (
+	guardWords = 64
+	canaryWord = 0x7fc0dead
+)
+
+// checkGuards reports the first allocation whose guard words a kernel
+// overwrote.
+func (d *fakeDevice) checkGuards(name string) error {
+	for id, m := range d.mem {
+		full := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(m)), -4*guardWords)), len(m)+2*guardWords)
+		for i := range 2 * guardWords {
+			if i >= guardWords {
+				i += len(m)
+			}
+			if full[i] != canaryWord {
+				return fmt.Errorf("fake: %s wrote outside allocation %d (%d values) at index %d", name, id, len(m), i-guardWords)
+			}
+		}
+	}
+	return nil
 }
 
 func (d *fakeDevice) Free(b Buffer) error {
@@ -353,6 +431,11 @@ func (d *fakeDevice) Launch(name string, grid, block [3]uint32, args ...any) err
 	if err := checkArgs(name, args); err != nil {
 		return err
 	}
+	if d.source != nil {
+		d.launches[name]++
+		d.issue()
+		return d.runSource(name, grid, block, args)
+	}
 	k, ok := fakeKernels[name]
 	if !ok {
 		return fmt.Errorf("fake: kernel %s is not emulated", name)
@@ -360,6 +443,102 @@ func (d *fakeDevice) Launch(name string, grid, block [3]uint32, args ...any) err
 	d.launches[name]++
 	d.issue()
 	k(kargs{d, args})
+	return nil
+}
+
+// runSource launches name on d.source: each Buffer argument's slot gets
+// the host address of the Go memory behind its fake address (checked as
+// words and u16 check it; a zero Buffer stays a null pointer), and the
+// allocations stay reachable until the kernel returned. Go's collector
+// does not move heap memory.
+func (d *fakeDevice) runSource(name string, grid, block [3]uint32, args []any) error {
+	slots := packArgs(args)
+	var keep [][]uint32
+	for i, a := range args {
+		b, ok := a.(Buffer)
+		if !ok || b.Ptr == 0 {
+			continue
+		}
+		if KernelParams[name][i] == 'h' {
+			d.u16(b.Ptr)
+		} else {
+			d.words(b.Ptr)
+		}
+		m := d.mem[b.Ptr>>32]
+		slots[i] = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m))) + b.Ptr&0xffffffff)
+		keep = append(keep, m)
+	}
+	var twin *fakeDevice
+	if d.cross != nil {
+		twin = d.argsCopy(args)
+	}
+	err := d.source.run(name, grid, block, slots)
+	runtime.KeepAlive(keep)
+	if err != nil {
+		return err
+	}
+	if err := d.checkGuards(name); err != nil || twin == nil {
+		return err
+	}
+	k, ok := fakeKernels[name]
+	if !ok {
+		return fmt.Errorf("fake: kernel %s has no Go transcription to compare with", name)
+	}
+	k(kargs{twin, args})
+	d.cross.launches[name]++
+	if err := d.cross.compare(name, args, d, twin); err != nil {
+		if d.cross.mismatches[name]++; d.cross.mismatches[name] == 1 {
+			d.cross.first[name] = err.Error()
+		}
+	}
+	return nil
+}
+
+// argsCopy is a device holding copies of the allocations of args' Buffers
+// (same addresses), without guards or a source runner.
+func (d *fakeDevice) argsCopy(args []any) *fakeDevice {
+	twin := &fakeDevice{mem: map[uintptr][]uint32{}, launches: map[string]int{}}
+	for _, a := range args {
+		if b, ok := a.(Buffer); ok && b.Ptr != 0 {
+			twin.mem[b.Ptr>>32] = slices.Clone(d.mem[b.Ptr>>32])
+		}
+	}
+	return twin
+}
+
+// compare checks every allocation that kernel name's arguments reach on
+// got (the source's results) against want (the transcription's).
+func (c *crossCheck) compare(name string, args []any, got, want *fakeDevice) error {
+	for i, a := range args {
+		b, ok := a.(Buffer)
+		if !ok || b.Ptr == 0 {
+			continue
+		}
+		g, w := got.mem[b.Ptr>>32], want.mem[b.Ptr>>32]
+		if KernelParams[name][i] != 'p' {
+			if !slices.Equal(g, w) {
+				return fmt.Errorf("%s, allocation of argument %d: the source and the Go transcription differ (int or 16-bit values)", name, i)
+			}
+			continue
+		}
+		gf := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(g))), len(g))
+		wf := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(w))), len(w))
+		scale := 0.0
+		for _, v := range wf {
+			if v := math.Abs(float64(v)); !math.IsInf(v, 1) && !math.IsNaN(v) {
+				scale = math.Max(scale, v)
+			}
+		}
+		for j := range wf {
+			x, y := float64(gf[j]), float64(wf[j])
+			if x == y || math.IsNaN(x) && math.IsNaN(y) {
+				continue
+			}
+			if !(math.Abs(x-y) <= c.tol*scale+1e-7) {
+				return fmt.Errorf("%s, allocation of argument %d, value %d: source %g, Go transcription %g (allowed %.3g)", name, i, j, x, y, c.tol*scale+1e-7)
+			}
+		}
+	}
 	return nil
 }
 
@@ -732,6 +911,12 @@ var fakeKernels = map[string]func(a kargs){
 			o[i] = s * x[i]
 		}
 	},
+	"lsf_add_scalar": func(a kargs) {
+		x, s, o := a.p(0), a.f(1), a.p(2)
+		for i := range a.i(3) {
+			o[i] = x[i] + s
+		}
+	},
 	"lsf_pack_f16":  fakePack(FP16Bits),
 	"lsf_pack_bf16": fakePack(BF16Bits),
 	"lsf_fill": func(a kargs) {
@@ -839,6 +1024,14 @@ var fakeKernels = map[string]func(a kargs){
 			y[i] = 0
 			if j := int(idx[i%m]); j >= 0 {
 				y[i] = x[(i/m)*n+j]
+			}
+		}
+	},
+	"lsf_scatter_add_cols": func(a kargs) {
+		g, idx, dx, rows, n, m := a.p(0), a.q(1), a.p(2), a.i(3), a.i(4), a.i(5)
+		for i := 0; i < rows*m; i++ {
+			if j := int(idx[i%m]); j >= 0 {
+				dx[(i/m)*n+j] += g[i]
 			}
 		}
 	},
@@ -1173,6 +1366,8 @@ var fakeKernels = map[string]func(a kargs){
 			dx[i] = gamma[ch] * rs * (g[i] - sg[ch]/n - xh*sgx[ch]/n)
 		}
 	},
+	"lsf_im2col1d": func(a kargs) { fakeIm2col1d(a, false) },
+	"lsf_col2im1d": func(a kargs) { fakeIm2col1d(a, true) },
 	"lsf_im2col2d": func(a kargs) { fakeIm2col(a, false) },
 	"lsf_col2im2d": func(a kargs) { fakeIm2col(a, true) },
 	"lsf_adam": func(a kargs) {
@@ -1199,6 +1394,26 @@ func fakeSlice(a kargs, put bool) {
 			y[at] = x[i]
 		} else {
 			y[i] = x[at]
+		}
+	}
+}
+
+// fakeIm2col1d is lsf_im2col1d (back false) and lsf_col2im1d:
+// cols[c·k + j, o] is x[c, o·stride − pad + j·dil] (0 outside x).
+func fakeIm2col1d(a kargs, back bool) {
+	src, dst := a.p(0), a.p(1)
+	ch, n, k, stride, pad, dil, outLen := a.i(2), a.i(3), a.i(4), a.i(5), a.i(6), a.i(7), a.i(8)
+	for i := 0; i < ch*k*outLen; i++ {
+		o, j, c := i%outLen, (i/outLen)%k, i/(outLen*k)
+		p := o*stride - pad + j*dil
+		inside := p >= 0 && p < n
+		switch {
+		case back && inside:
+			dst[c*n+p] += src[i]
+		case !back && inside:
+			dst[i] = src[c*n+p]
+		case !back:
+			dst[i] = 0
 		}
 	}
 }

@@ -1,0 +1,581 @@
+//go:build linux && (amd64 || arm64)
+
+package cuda
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// emuRuntime is the C++ side of the CUDA emulator, between cudaCppCommon
+// and the kernel sources. Blocks run one after another on the calling OS
+// thread. A kernel without barriers runs its threads one after another;
+// a kernel that reaches __syncthreads runs each thread of a block as a
+// user-space fiber with its own stack (started once with makecontext,
+// then switched with _setjmp/_longjmp, which cost no system call):
+// __syncthreads saves the fiber and returns to the scheduler, which
+// resumes the block's unfinished fibers round-robin, so no thread passes
+// a barrier before every live thread of its block reached it. A thread
+// whose kernel returned no longer takes part, as an exited CUDA thread.
+// Fibers persist: when its kernel returns, a fiber parks, ready to run
+// the next block of this or a later launch.
+const emuRuntime = `
+#include <setjmp.h>
+#include <stdlib.h>
+#include <ucontext.h>
+
+struct lsf_fiber {
+	jmp_buf resume;   // where the fiber continues: a barrier, or parked
+	char* stack;
+	lsf_dim3 tid;
+	int started, done;
+};
+enum { LSF_MAX_THREADS = 1024, LSF_STACK = 256 << 10 };
+static lsf_fiber lsf_fibers[LSF_MAX_THREADS];
+static int lsf_cur = -1;          // the running fiber; -1 on the caller's stack
+static jmp_buf lsf_sched;         // the scheduler, waiting for the fiber to yield
+static void (*lsf_body)(void**);  // the running launch's kernel wrapper
+static void** lsf_args;
+static int lsf_fault;             // a barrier reached outside a fiber
+
+static void __syncthreads() {
+	if (lsf_cur < 0) {
+		lsf_fault = 1;
+		return;
+	}
+	if (!_setjmp(lsf_fibers[lsf_cur].resume)) _longjmp(lsf_sched, 1);
+}
+
+static void lsf_fiber_main() {
+	volatile int me = lsf_cur;
+	for (;;) {
+		lsf_body(lsf_args);
+		lsf_fibers[me].done = 1;
+		if (!_setjmp(lsf_fibers[me].resume)) _longjmp(lsf_sched, 1);
+	}
+}
+
+// lsf_run_fibers runs the current block's n threads as fibers to the end.
+static int lsf_run_fibers(int n) {
+	for (int i = 0; i < n; i++) {
+		if (!lsf_fibers[i].stack && !(lsf_fibers[i].stack = (char*)malloc(LSF_STACK))) return 4;
+		lsf_fibers[i].done = 0;
+	}
+	volatile int live = n;
+	while (live > 0) {
+		for (volatile int i = 0; i < n; i++) {
+			lsf_fiber* f = &lsf_fibers[i];
+			if (f->done) continue;
+			lsf_cur = i;
+			threadIdx = f->tid;
+			if (!_setjmp(lsf_sched)) {
+				if (f->started) _longjmp(f->resume, 1);
+				f->started = 1;
+				ucontext_t uc;
+				getcontext(&uc);
+				uc.uc_stack.ss_sp = f->stack;
+				uc.uc_stack.ss_size = LSF_STACK;
+				uc.uc_link = 0;
+				makecontext(&uc, lsf_fiber_main, 0);
+				setcontext(&uc);
+				abort();
+			}
+			lsf_cur = -1;
+			if (lsf_fibers[i].done) live = live - 1;
+		}
+	}
+	return 0;
+}
+
+struct lsf_kernel {
+	const char* name;
+	void (*run)(void**);
+	int barrier;
+	long long launches;
+};
+static lsf_kernel* lsf_find(const char* name);
+
+// lsf_emu_launch runs kernel name over the grid, its parameters passed as
+// cuLaunchKernel's kernelParams. It returns 0, 1 for an unknown kernel, 2
+// for a barrier in a kernel run without fibers, 3 for a bad geometry, 4
+// when a fiber stack cannot be allocated.
+extern "C" int lsf_emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz,
+		unsigned bx, unsigned by, unsigned bz, void** params) {
+	lsf_kernel* k = lsf_find(name);
+	if (!k) return 1;
+	unsigned long long threads = (unsigned long long)bx * by * bz;
+	if (threads == 0 || threads > LSF_MAX_THREADS || gx == 0 || gy == 0 || gz == 0) return 3;
+	k->launches++;
+	gridDim = {gx, gy, gz};
+	blockDim = {bx, by, bz};
+	lsf_body = k->run;
+	lsf_args = params;
+	lsf_fault = 0;
+	int n = 0;
+	for (unsigned z = 0; z < bz; z++)
+		for (unsigned y = 0; y < by; y++)
+			for (unsigned x = 0; x < bx; x++) lsf_fibers[n++].tid = {x, y, z};
+	for (unsigned z = 0; z < gz; z++)
+		for (unsigned y = 0; y < gy; y++)
+			for (unsigned x = 0; x < gx; x++) {
+				blockIdx = {x, y, z};
+				if (k->barrier) {
+					if (int rc = lsf_run_fibers(n)) return rc;
+					continue;
+				}
+				for (int t = 0; t < n; t++) {
+					threadIdx = lsf_fibers[t].tid;
+					k->run(params);
+				}
+			}
+	return lsf_fault ? 2 : 0;
+}
+
+// lsf_emu_launches is how many times kernel name was launched; -1 for an
+// unknown kernel.
+extern "C" long long lsf_emu_launches(const char* name) {
+	lsf_kernel* k = lsf_find(name);
+	return k ? k->launches : -1;
+}
+`
+
+// emuDispatch generates the C++ wrappers of every kernel in KernelParams
+// (each casts cuLaunchKernel's parameter pointers to the declared types
+// and calls the kernel) and their table, barrier marking the kernels that
+// need fibers.
+func emuDispatch(barrier map[string]bool) string {
+	ctype := map[byte]string{'p': "float*", 'q': "int*", 'h': "unsigned short*", 'i': "int", 'f': "float"}
+	names := slices.Sorted(maps.Keys(KernelParams))
+	var b strings.Builder
+	b.WriteString("\n// ---- dispatch (generated from KernelParams) ----\n")
+	for _, n := range names {
+		args := make([]string, len(KernelParams[n]))
+		for i := range KernelParams[n] {
+			args[i] = fmt.Sprintf("*(%s*)a[%d]", ctype[KernelParams[n][i]], i)
+		}
+		fmt.Fprintf(&b, "static void lsf_emu_w_%s(void** a) { %s(%s); }\n", n, n, strings.Join(args, ", "))
+	}
+	b.WriteString("static lsf_kernel lsf_kernels[] = {\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "\t{%q, lsf_emu_w_%s, %t, 0},\n", n, n, barrier[n])
+	}
+	b.WriteString("};\n")
+	b.WriteString(`static lsf_kernel* lsf_find(const char* name) {
+	for (auto& k : lsf_kernels)
+		if (!strcmp(k.name, name)) return &k;
+	return 0;
+}
+`)
+	return b.String()
+}
+
+// topFunction matches the head of a function definition at file scope:
+// its name before the parameter list.
+var topFunction = regexp.MustCompile(`(\w+)\s*\([^()]*\)\s*$`)
+
+// barrierKernels lists the functions of src (kernels and __device__
+// helpers) that reach __syncthreads, directly or through the helpers
+// they call.
+func barrierKernels(src string) map[string]bool {
+	code := stripComments(src)
+	bodies := map[string]string{}
+	depth, start, head := 0, 0, 0
+	for i := 0; i < len(code); i++ {
+		switch code[i] {
+		case ';':
+			if depth == 0 {
+				head = i + 1
+			}
+		case '{':
+			if depth == 0 {
+				start = i
+			}
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				if m := topFunction.FindStringSubmatch(code[head:start]); m != nil {
+					bodies[m[1]] = code[start : i+1]
+				}
+				head = i + 1
+			}
+		}
+	}
+	syncs := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for f, body := range bodies {
+			if syncs[f] {
+				continue
+			}
+			reach := strings.Contains(body, "__syncthreads")
+			for g := range syncs {
+				reach = reach || regexp.MustCompile(`\b`+g+`\s*\(`).MatchString(body)
+			}
+			if reach {
+				syncs[f], changed = true, true
+			}
+		}
+	}
+	return syncs
+}
+
+// cppEmulator runs the kernel sources compiled by the host C++ compiler
+// (emuRuntime): the sourceRunner of the fake device's C++ mode.
+type cppEmulator struct {
+	mu  sync.Mutex // the emulator's state is global: one launch at a time
+	api struct {
+		lsf_emu_launch   func(name string, gx, gy, gz, bx, by, bz uint32, params unsafe.Pointer) int32
+		lsf_emu_launches func(name string) int64
+	}
+	// barrier lists the kernels run as fibers.
+	barrier map[string]bool
+}
+
+var (
+	emuOnce sync.Once
+	emuLib  *cppEmulator
+	emuErr  error
+)
+
+// emuFlags builds the emulator: no FMA contraction (NVRTC contracts by
+// default; Go does not on amd64, and the cross-check's 1e-5 allows for
+// arm64, where it may), no fortified longjmp (which refuses to jump
+// between stacks), no stack protector (fibers).
+var emuFlags = []string{"-std=c++20", "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-w",
+	"-U_FORTIFY_SOURCE", "-D_FORTIFY_SOURCE=0", "-fno-stack-protector"}
+
+// loadEmulator compiles the kernel sources with emuRuntime and the
+// generated dispatch into a shared library (once per test process) and
+// loads it with purego. The library file is deleted once loaded.
+func loadEmulator(gxx string) (*cppEmulator, error) {
+	emuOnce.Do(func() {
+		emuLib, emuErr = buildEmulator(gxx)
+	})
+	return emuLib, emuErr
+}
+
+func buildEmulator(gxx string) (*cppEmulator, error) {
+	src, err := Source()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "lsf-emu-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	lib := filepath.Join(dir, "libemu.so")
+	e := &cppEmulator{barrier: barrierKernels(src)}
+	cmd := exec.Command(gxx, append(emuFlags, "-x", "c++", "-o", lib, "-")...)
+	cmd.Stdin = bytes.NewBufferString(cudaCppCommon + emuRuntime + src + emuDispatch(e.barrier))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("kernels/*.cu do not build as the C++ emulator: %v\n%s", err, out)
+	}
+	h, err := purego.Dlopen(lib, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return nil, err
+	}
+	if err := bind(&e.api, h, nil); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// emulatorFor is the process's emulator, the test skipped without g++.
+func emulatorFor(t testing.TB) *cppEmulator {
+	t.Helper()
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skip("g++ not installed: the kernel sources cannot run on the C++ emulator")
+	}
+	e, err := loadEmulator(gxx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// run launches kernel name on the emulator; slots are packArgs' slots
+// with host addresses in the pointer arguments.
+func (e *cppEmulator) run(name string, grid, block [3]uint32, slots []uint64) error {
+	params, unpin := emuParams(slots)
+	defer unpin()
+	e.mu.Lock()
+	rc := e.api.lsf_emu_launch(name, grid[0], grid[1], grid[2], block[0], block[1], block[2], params)
+	e.mu.Unlock()
+	switch rc {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("emulator: unknown kernel %s", name)
+	case 2:
+		return fmt.Errorf("emulator: %s reached __syncthreads but was run without fibers", name)
+	case 3:
+		return fmt.Errorf("emulator: %s launched with grid %v, block %v", name, grid, block)
+	}
+	return fmt.Errorf("emulator: %s failed (%d)", name, rc)
+}
+
+// launches is how many times the emulator ran kernel name.
+func (e *cppEmulator) launches(name string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return int(e.api.lsf_emu_launches(name))
+}
+
+// withSourceKernels puts the fake device in C++ mode for the rest of the
+// test: every fakeDevice made by newFakeDevice runs its launches on e.
+func withSourceKernels(t *testing.T, e *cppEmulator) {
+	prev := fakeSource
+	fakeSource = e
+	t.Cleanup(func() { fakeSource = prev })
+}
+
+// sourceModeTests are the fake-device tests that also run in C++ mode
+// (TestKernelSourcesMatchVM): the whole-graph comparisons with vm.Machine,
+// two trainer runs against the CPU trainer, and the kernel checks whose
+// expectations hold for any correct kernel. The others stay
+// Go-transcription only: the host fallback's (bit for bit, lsf_accum
+// only), the plan and error tests (no kernel values), and the slower
+// trainer runs (the quickstart one takes 13 s in C++ mode; its graph is
+// among the configurations compared here).
+var sourceModeTests = []struct {
+	name string
+	test func(*testing.T)
+}{
+	{"TestMachineLoweredMatchesVM", TestMachineLoweredMatchesVM},
+	{"TestMachineLoweredMatchesVMOnConfigs", TestMachineLoweredMatchesVMOnConfigs},
+	{"TestMachineEvalMatchesVMOnConfigs", TestMachineEvalMatchesVMOnConfigs},
+	{"TestMachineMatchesVMOnModelGraphs", TestMachineMatchesVMOnModelGraphs},
+	{"TestMachineLIFVariants", TestMachineLIFVariants},
+	{"TestMachineCfCVariants", TestMachineCfCVariants},
+	{"TestMachineGradientControls", TestMachineGradientControls},
+	{"TestAdamStepMatchesTrainAdam", TestAdamStepMatchesTrainAdam},
+	{"TestDeviceOpsMatchVM", TestDeviceOpsMatchVM},
+	{"TestConvLoweredMatchesVM", TestConvLoweredMatchesVM},
+	{"TestConv3dMixedPrecision", TestConv3dMixedPrecision},
+	{"TestConv3dColumnKernels", TestConv3dColumnKernels},
+	{"TestMixedPrecisionBenchSmall", TestMixedPrecisionBenchSmall},
+	{"TestGemmExOnFake", TestGemmExOnFake},
+	{"TestTrainerOnDeviceMatchesCPU", TestTrainerOnDeviceMatchesCPU},
+	{"TestTrainerOnDeviceFP16", TestTrainerOnDeviceFP16},
+	{"TestMachineLTCMatchesVM", TestMachineLTCMatchesVM},
+	{"TestMachineTextMaxPoolingMatchesVM", TestMachineTextMaxPoolingMatchesVM},
+}
+
+// TestKernelSourcesMatchVM runs sourceModeTests in C++ mode: every
+// kernel launch executes the CUDA C of kernels/*.cu, compiled by the host
+// C++ compiler (emuRuntime), with the executor's launch geometry and its
+// parameters passed as cuLaunchKernel receives them, so a wrong index or
+// term in a .cu file fails here even when its Go transcription is right.
+// Every launch is also compared with its Go transcription, run on a copy
+// of its arguments (crossCheck: 1e-5 of each buffer's largest entry), so
+// a mismatch names the kernel, and the graphs' comparison with vm.Machine
+// tells which side is wrong. sourceDirectCases then launch the kernels no
+// graph reaches; in the end every kernel of KernelParams must have run on
+// the emulator and been compared. Skipped without g++.
+func TestKernelSourcesMatchVM(t *testing.T) {
+	e := emulatorFor(t)
+	withSourceKernels(t, e)
+	cross := newCrossCheck(1e-5)
+	fakeCross = cross
+	t.Cleanup(func() { fakeCross = nil })
+	for _, c := range sourceModeTests {
+		t.Run(c.name, c.test)
+	}
+	for _, c := range sourceDirectCases() {
+		t.Run("direct/"+c.name, func(t *testing.T) { checkSourceKernel(t, c) })
+	}
+	var never, unchecked []string
+	for name := range KernelParams {
+		if e.launches(name) <= 0 {
+			never = append(never, name)
+		}
+		if cross.launches[name] == 0 {
+			unchecked = append(unchecked, name)
+		}
+	}
+	slices.Sort(never)
+	slices.Sort(unchecked)
+	if len(never)+len(unchecked) > 0 {
+		t.Errorf("kernels never run on the emulator: %v; never compared with their Go transcription: %v", never, unchecked)
+	}
+	for _, name := range slices.Sorted(maps.Keys(cross.first)) {
+		t.Errorf("%s: the source and its Go transcription differ in %d of %d launches; first: %s", name, cross.mismatches[name], cross.launches[name], cross.first[name])
+	}
+	t.Logf("launches compared with their Go transcription: %v", cross.launches)
+}
+
+// sourceDirectCase is one kernel launch compared between the C++
+// emulator and the Go transcription: args allocates and fills its
+// buffers on a fake device (the same values for the same rng), and the
+// launch covers threads elements (launch1D) or rows blocks (launchRows).
+type sourceDirectCase struct {
+	name          string
+	threads, rows int
+	args          func(d *fakeDevice, rng *rand.Rand) []any
+}
+
+// devRand allocates n values on d: normal ones, or uniform in [lo, hi)
+// when a range is given.
+func devRand(d *fakeDevice, rng *rand.Rand, n int, lohi ...float32) Buffer {
+	v := make([]float32, n)
+	for i := range v {
+		if len(lohi) == 2 {
+			v[i] = lohi[0] + (lohi[1]-lohi[0])*rng.Float32()
+		} else {
+			v[i] = float32(rng.NormFloat64())
+		}
+	}
+	b, err := d.Alloc(n)
+	if err != nil {
+		panic(err)
+	}
+	d.upload(b, v)
+	return b
+}
+
+// devInts allocates vals on d.
+func devInts(d *fakeDevice, vals ...int32) Buffer {
+	b, err := d.Alloc(len(vals))
+	if err != nil {
+		panic(err)
+	}
+	d.uploadInts(b, vals)
+	return b
+}
+
+// sourceDirectCases launch the kernels no graph of sourceModeTests
+// reaches (TestKernelSourcesMatchVM's coverage check lists them), and a
+// few barrier kernels over more than one block of columns or rows.
+func sourceDirectCases() []sourceDirectCase {
+	const n = 700 // three blocks, the last one partial
+	unary := func(name string, lohi ...float32) sourceDirectCase {
+		return sourceDirectCase{name: name, threads: n, args: func(d *fakeDevice, rng *rand.Rand) []any {
+			return []any{devRand(d, rng, n, lohi...), devRand(d, rng, n), n}
+		}}
+	}
+	binary := func(name string, lohi ...float32) sourceDirectCase {
+		return sourceDirectCase{name: name, threads: n, args: func(d *fakeDevice, rng *rand.Rand) []any {
+			return []any{devRand(d, rng, n), devRand(d, rng, n, lohi...), devRand(d, rng, n), n}
+		}}
+	}
+	// Conv1d columns: 3 channels of 11, k 3, stride 2, pad 1, dilation 2.
+	const ch, length, k, stride, pad, dil = 3, 11, 3, 2, 1, 2
+	const outLen = (length+2*pad-dil*(k-1)-1)/stride + 1
+	cols := func(name string) sourceDirectCase {
+		return sourceDirectCase{name: name, threads: ch * k * outLen, args: func(d *fakeDevice, rng *rand.Rand) []any {
+			a, b := devRand(d, rng, ch*length), devRand(d, rng, ch*k*outLen)
+			if name == "lsf_col2im1d" {
+				a, b = b, a
+			}
+			return []any{a, b, ch, length, k, stride, pad, dil, outLen}
+		}}
+	}
+	const rows, cols2 = 5, 300 // rows longer than a block
+	return []sourceDirectCase{
+		unary("lsf_exp"), unary("lsf_gelu"), binary("lsf_gelu_grad"), binary("lsf_div", 0.5, 2),
+		{name: "lsf_add_scalar", threads: n, args: func(d *fakeDevice, rng *rand.Rand) []any {
+			return []any{devRand(d, rng, n), float32(0.75), devRand(d, rng, n), n}
+		}},
+		cols("lsf_im2col1d"), cols("lsf_col2im1d"),
+		{name: "lsf_scatter_add_cols", threads: 4 * 5, args: func(d *fakeDevice, rng *rand.Rand) []any {
+			return []any{devRand(d, rng, 4*5), devInts(d, 3, -1, 0, 3, 9), devRand(d, rng, 4*10), 4, 10, 5}
+		}},
+		{name: "lsf_sum_all", rows: 1, args: func(d *fakeDevice, rng *rand.Rand) []any {
+			return []any{devRand(d, rng, n), devRand(d, rng, 1), n}
+		}},
+		{name: "lsf_layernorm", rows: rows, args: func(d *fakeDevice, rng *rand.Rand) []any {
+			return []any{devRand(d, rng, rows*cols2), devRand(d, rng, cols2), devRand(d, rng, cols2),
+				devRand(d, rng, rows*cols2), devRand(d, rng, rows), devRand(d, rng, rows), rows, cols2, float32(1e-5)}
+		}},
+		{name: "lsf_softmax_grad", rows: rows, args: func(d *fakeDevice, rng *rand.Rand) []any {
+			return []any{devRand(d, rng, rows*cols2, 0, 1), devRand(d, rng, rows*cols2), devRand(d, rng, rows*cols2), rows, cols2}
+		}},
+	}
+}
+
+// checkSourceKernel launches c on a fake device in C++ mode with its
+// launches compared with the Go transcriptions (TestKernelSourcesMatchVM
+// sets both).
+func checkSourceKernel(t *testing.T, c sourceDirectCase) {
+	t.Helper()
+	d := newFakeDevice()
+	if d.source == nil || d.cross == nil {
+		t.Fatal("checkSourceKernel needs C++ mode with cross-checks")
+	}
+	before, bad := d.cross.launches[c.name], d.cross.mismatches[c.name]
+	args := c.args(d, rand.New(rand.NewSource(int64(len(c.name)))))
+	var err error
+	if c.rows > 0 {
+		err = launchRows(d, c.name, c.rows, args...)
+	} else {
+		err = launch1D(d, c.name, c.threads, args...)
+	}
+	if n := d.cross.launches[c.name] - before; err != nil || n != 1 || d.cross.mismatches[c.name] != bad {
+		t.Errorf("%s: %v (%d launches compared): %s", c.name, err, n, d.cross.first[c.name])
+	}
+}
+
+// TestEmulatorBarrierKernels checks the emulator's plumbing: the kernels
+// run as fibers (barrierKernels) are exactly those with shared memory
+// (every reduction of kernels/*.cu), a plain elementwise one is not among
+// them, and an unknown kernel is refused. Skipped without g++.
+func TestEmulatorBarrierKernels(t *testing.T) {
+	e := emulatorFor(t)
+	src, err := Source()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shared, fibers []string
+	for _, m := range regexp.MustCompile(`(?s)extern "C" __global__ void (\w+)\(.*?\n}`).FindAllStringSubmatch(stripComments(src), -1) {
+		if strings.Contains(m[0], "__shared__") {
+			shared = append(shared, m[1])
+		}
+	}
+	for name := range KernelParams {
+		if e.barrier[name] {
+			fibers = append(fibers, name)
+		}
+	}
+	slices.Sort(shared)
+	slices.Sort(fibers)
+	if !slices.Equal(shared, fibers) || len(fibers) < 10 || e.barrier["lsf_add"] {
+		t.Errorf("kernels run as fibers %v, kernels with shared memory %v", fibers, shared)
+	}
+	if err := e.run("lsf_no_such_kernel", [3]uint32{1, 1, 1}, block256, nil); err == nil || !strings.Contains(err.Error(), "unknown kernel") {
+		t.Errorf("unknown kernel: %v", err)
+	}
+}
+
+// emuParams is cuLaunchKernel's kernelParams for the slots of
+// packArgs: an array of pointers to each slot, both pinned until unpin
+// is called (nil when there are no arguments).
+func emuParams(vals []uint64) (params unsafe.Pointer, unpin func()) {
+	var pin runtime.Pinner
+	if len(vals) == 0 {
+		return nil, pin.Unpin
+	}
+	ptrs := make([]unsafe.Pointer, len(vals))
+	for i := range vals {
+		ptrs[i] = unsafe.Pointer(&vals[i])
+	}
+	pin.Pin(&vals[0])
+	pin.Pin(&ptrs[0])
+	return unsafe.Pointer(&ptrs[0]), pin.Unpin
+}
