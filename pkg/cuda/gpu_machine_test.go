@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	G "gorgonia.org/gorgonia"
+
 	"github.com/lsfuse/lsfuse/pkg/train"
 	"github.com/lsfuse/lsfuse/pkg/vm"
 )
@@ -71,7 +73,9 @@ func TestGPUMachineBenchSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	rr, rg := rand.New(rand.NewSource(3)), rand.New(rand.NewSource(3))
-	for step := 0; step < 3; step++ {
+	const adamSteps = 3
+	var noisy [][]bool
+	for step := 0; step < adamSteps; step++ {
 		for run := 0; run < 2; run++ { // two runs accumulate, as an accumulation window does
 			ref.bindBenchSmall(t, rr, 1)
 			got.bindBenchSmall(t, rg, 1)
@@ -87,11 +91,13 @@ func TestGPUMachineBenchSmall(t *testing.T) {
 				t.Errorf("step %d run %d: GPU loss %.7g, CPU %.7g", step, run, lg, lr)
 			}
 		}
+		if err := m.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		gg, gc := gradsOf(t, got.learn), gradsOf(t, ref.learn)
+		noisy = markNoisy(noisy, gg, gc)
 		if step == 0 {
-			if err := m.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			worst := closeTo(t, "gradient", ref.learn, gradsOf(t, got.learn), gradsOf(t, ref.learn), 1e-3)
+			worst := closeTo(t, "gradient", ref.learn, gg, gc, 1e-3)
 			t.Logf("gradients: worst error %.3g of the allowance (1e-3 of each tensor's largest entry)", worst)
 		}
 		if err := opt.Step(ref.learn); err != nil {
@@ -104,8 +110,63 @@ func TestGPUMachineBenchSmall(t *testing.T) {
 	if err := sess.Download(); err != nil {
 		t.Fatal(err)
 	}
-	worst := closeTo(t, "weight after 3 steps", ref.learn, valuesOf(got.learn), valuesOf(ref.learn), 1e-3)
-	t.Logf("weights after 3 Adam steps: worst error %.3g of the allowance", worst)
+	worst, n := closeToAdam(t, ref.learn, valuesOf(got.learn), valuesOf(ref.learn), noisy, 2*cfg.LR*adamSteps)
+	t.Logf("weights after %d Adam steps: worst error %.3g of the allowance; %d elements with rounding-level gradients allowed 2·lr·steps", adamSteps, worst, n)
+}
+
+// markNoisy marks (in noisy, allocated on the first call) the gradient
+// elements on which got and want disagree by more than 10 % of want's
+// value.
+func markNoisy(noisy [][]bool, got, want [][]float32) [][]bool {
+	if noisy == nil {
+		noisy = make([][]bool, len(want))
+		for i := range want {
+			noisy[i] = make([]bool, len(want[i]))
+		}
+	}
+	for i := range want {
+		for j, w := range want[i] {
+			if math.Abs(float64(got[i][j]-w)) > 0.1*math.Abs(float64(w)) {
+				noisy[i][j] = true
+			}
+		}
+	}
+	return noisy
+}
+
+// closeToAdam compares weights after Adam steps as closeTo does (1e-3 of
+// each tensor's largest entry), allowing drift more on the noisy
+// elements: Adam divides each gradient element by its own magnitude, so
+// where the gradient is float32 rounding noise — the attention key
+// projection's bias has an exactly zero gradient in exact arithmetic,
+// softmax ignoring a shift of all of a query's scores — the rounding
+// picks the update's sign, up to lr per step either way. It returns the
+// worst error as a fraction of its allowance and the noisy element count.
+func closeToAdam(t *testing.T, names G.Nodes, got, want [][]float32, noisy [][]bool, drift float64) (float64, int) {
+	t.Helper()
+	worst, count := 0.0, 0
+	for i := range want {
+		scale := 0.0
+		for _, v := range want[i] {
+			scale = math.Max(scale, math.Abs(float64(v)))
+		}
+		for j := range want[i] {
+			allow := 1e-3*scale + 1e-7
+			if noisy[i][j] {
+				allow += drift
+				count++
+			}
+			d := math.Abs(float64(got[i][j]) - float64(want[i][j]))
+			if math.IsNaN(d) {
+				d = math.Inf(1)
+			}
+			worst = math.Max(worst, d/allow)
+			if d > allow {
+				t.Errorf("weight after Adam of %s[%d]: %g, want %g (allowed error %.3g)", names[i].Name(), j, got[i][j], want[i][j], allow)
+			}
+		}
+	}
+	return worst, count
 }
 
 // envInt reads a positive integer from the environment, or def.

@@ -2,19 +2,52 @@
 
 // GPU tests: run with `go test -tags cudagpu ./pkg/cuda/` on a machine
 // with an NVIDIA GPU (scripts/gpu-check.sh builds them here with
-// CGO_ENABLED=0 and runs the binary there). Each kernel is compared with
-// a plain Go reference on the same random inputs.
+// CGO_ENABLED=0 and runs the binary there), or with LSFUSE_FAKE_GPU=1 on
+// the fake driver (CI). Each kernel is compared with a plain Go reference
+// on the same random inputs.
 
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
+	"sync"
 	"testing"
+
+	"github.com/lsfuse/lsfuse/internal/fakecuda"
 )
 
 var gpuDev *Device
+
+// envFakeGPU, when set, runs the GPU tests on internal/fakecuda's
+// stand-ins for the driver and cuBLAS (the kernel sources on the C++
+// emulator, GEMMs as loops, the real NVRTC) instead of a GPU: the tests
+// themselves and the backend's whole host path run without one.
+const envFakeGPU = "LSFUSE_FAKE_GPU"
+
+var fakeGPUOnce sync.Once
+
+// useFakeGPU builds the fake libraries once and puts their folder first in
+// LSFUSE_CUDA_LIBS, before anything loads the CUDA stack.
+func useFakeGPU(t *testing.T) {
+	if os.Getenv(envFakeGPU) == "" {
+		return
+	}
+	fakeGPUOnce.Do(func() {
+		src, err := Source()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, err := fakecuda.Build(filepath.Join(os.TempDir(), fmt.Sprintf("lsfuse-fakecuda-%d", os.Getpid())), src, KernelParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Setenv(EnvLibs, dir+string(filepath.ListSeparator)+os.Getenv(EnvLibs))
+	})
+}
 
 // gpu opens device 0 once for the package's tests.
 func gpu(t *testing.T) *Device {
@@ -22,6 +55,7 @@ func gpu(t *testing.T) *Device {
 	if gpuDev != nil {
 		return gpuDev
 	}
+	useFakeGPU(t)
 	p, err := Probe()
 	if err != nil {
 		t.Fatalf("Probe: %v", err)

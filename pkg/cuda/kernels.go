@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/lsfuse/lsfuse/internal/csrc"
 )
 
 //go:embed kernels/*.cu
@@ -84,7 +86,7 @@ func ParseKernels(src string) (map[string]string, error) {
 		return nil, err
 	}
 	out := map[string]string{}
-	for _, m := range kernelDecl.FindAllStringSubmatch(stripComments(src), -1) {
+	for _, m := range kernelDecl.FindAllStringSubmatch(csrc.StripComments(src), -1) {
 		name := m[1]
 		if _, dup := out[name]; dup {
 			return nil, fmt.Errorf("kernel %s defined twice", name)
@@ -113,33 +115,9 @@ func ParseKernels(src string) (map[string]string, error) {
 	return out, nil
 }
 
-// stripComments removes // and /* */ comments.
-func stripComments(src string) string {
-	var b strings.Builder
-	for i := 0; i < len(src); i++ {
-		switch {
-		case strings.HasPrefix(src[i:], "//"):
-			j := strings.IndexByte(src[i:], '\n')
-			if j < 0 {
-				return b.String()
-			}
-			i += j - 1
-		case strings.HasPrefix(src[i:], "/*"):
-			j := strings.Index(src[i+2:], "*/")
-			if j < 0 {
-				return b.String()
-			}
-			i += j + 3
-		default:
-			b.WriteByte(src[i])
-		}
-	}
-	return b.String()
-}
-
 // checkBalanced reports the first unbalanced (, [ or { with its line.
 func checkBalanced(src string) error {
-	code := stripComments(src)
+	code := csrc.StripComments(src)
 	pairs := map[byte]byte{')': '(', ']': '[', '}': '{'}
 	var stack []byte
 	var lines []int

@@ -7,35 +7,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/lsfuse/lsfuse/internal/fakecuda"
 )
 
-// cudaCppCommon maps the CUDA C the kernels use onto plain C++: the
-// dim3 builtins as globals (the caller sets them per emulated thread),
-// the keywords (__shared__ becomes a function-static: blocks run one
-// after another on the host, so the threads of a block share it), and the
-// intrinsics. atomicAdd is a plain read-modify-write: host threads of a
-// launch never run at the same time. __syncthreads is left to the user:
-// cudaAsCpp stubs it, the emulator (emulator_linux_test.go) makes it a
-// barrier.
-const cudaCppCommon = `#include <math.h>
-#include <string.h>
-struct lsf_dim3 { unsigned x, y, z; };
-static lsf_dim3 blockIdx, threadIdx, blockDim, gridDim;
-#define __global__
-#define __device__
-#define __shared__ static
-static float atomicAdd(float* p, float v) { float o = *p; *p += v; return o; }
-static int atomicAdd(int* p, int v) { int o = *p; *p += v; return o; }
-static float rsqrtf(float x) { return 1.0f / sqrtf(x); }
-static unsigned __float_as_uint(float x) { unsigned u; memcpy(&u, &x, 4); return u; }
-static float __uint_as_float(unsigned u) { float x; memcpy(&x, &u, 4); return x; }
-`
-
-// cudaAsCpp is cudaCppCommon for one "thread" at a time (zero indices
+// cudaAsCpp is fakecuda.Prelude for one "thread" at a time (zero indices
 // unless the caller sets them, __syncthreads a no-op), enough for a host
 // compiler to check the sources' syntax and types and to run kernels
 // without barriers: NVRTC only sees them on a GPU machine.
-const cudaAsCpp = cudaCppCommon + "static void __syncthreads() {}\n"
+const cudaAsCpp = fakecuda.Prelude + "static void __syncthreads() {}\n"
 
 // TestKernelsCompileAsCpp runs the embedded kernel sources through the
 // host C++ compiler (g++ -fsyntax-only) with CUDA's keywords and builtins
