@@ -76,10 +76,7 @@ func modelNetworks(t *testing.T) map[string]*model.Network {
 // the training and the evaluation graph of every shipped configuration
 // and of modelNetworks: every op family they use has a lowering.
 func TestMachineBuildsEveryGraph(t *testing.T) {
-	files, err := filepath.Glob("../../configs/*.yaml")
-	if err != nil || len(files) < 6 {
-		t.Fatalf("configs: %v, %v", files, err)
-	}
+	files := configFiles(t)
 	nets := modelNetworks(t)
 	for _, f := range files {
 		nets[filepath.Base(f)] = configNetwork(t, f)

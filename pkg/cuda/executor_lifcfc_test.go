@@ -58,12 +58,7 @@ func lifGraph(t *testing.T, cfg model.LIFConfig, steps, batch int, perStep bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := nn.NewStore(tensor.Float32, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := G.NewGraph()
-	c := nn.NewCtx(g, store, nn.CtxOptions{Train: true})
+	g, c := trainCtx(t)
 	shape := []int{batch, cfg.Units}
 	if perStep {
 		shape = []int{steps, batch, cfg.Units}
@@ -177,12 +172,7 @@ func cfcGraph(t *testing.T, cfg model.CfCConfig, steps, batch int) seqGraph {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := nn.NewStore(tensor.Float32, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := G.NewGraph()
-	c := nn.NewCtx(g, store, nn.CtxOptions{Train: true})
+	g, c := trainCtx(t)
 	rng := rand.New(rand.NewSource(8))
 	random := func(shape ...int) *tensor.Dense {
 		v := make([]float32, prod(shape))
@@ -332,4 +322,16 @@ func TestMachineLIFVariants(t *testing.T) {
 // entry, and neither the op nor its backward runs on the host.
 func TestMachineCfCVariants(t *testing.T) {
 	runSeqCases(t, nil, cfcSeqCases(), 1e-5)
+}
+
+// trainCtx is a new graph with a training context on a float32 store
+// seeded 2.
+func trainCtx(t *testing.T) (*G.ExprGraph, *nn.Ctx) {
+	t.Helper()
+	store, err := nn.NewStore(tensor.Float32, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := G.NewGraph()
+	return g, nn.NewCtx(g, store, nn.CtxOptions{Train: true})
 }

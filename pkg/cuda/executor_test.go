@@ -116,10 +116,7 @@ func TestMachineLoweredMatchesVM(t *testing.T) {
 // checks the lowerings the configurations reach and their mix with host
 // steps.
 func TestMachineLoweredMatchesVMOnConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../configs/*.yaml")
-	if err != nil || len(files) < 6 {
-		t.Fatalf("configs: %v, %v", files, err)
-	}
+	files := configFiles(t)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			checkTrainingMatchesVM(t, trainingGraph(t, f), trainingGraph(t, f))
@@ -187,10 +184,7 @@ func checkTrainingMatchesVM(t *testing.T, ref, got *trainGraph) []string {
 // graph (no backward, batch-norm running statistics, no dropout) on
 // vm.Machine and on the lowered Machine: losses and outputs agree.
 func TestMachineEvalMatchesVMOnConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../configs/*.yaml")
-	if err != nil || len(files) < 6 {
-		t.Fatalf("configs: %v, %v", files, err)
-	}
+	files := configFiles(t)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) { checkEvalMatchesVM(t, configNetwork(t, f)) })
 	}

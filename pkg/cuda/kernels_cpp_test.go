@@ -22,14 +22,7 @@ const cudaAsCpp = fakecuda.Prelude + "static void __syncthreads() {}\n"
 // stubbed: a typo or type error in kernels/*.cu fails here rather than in
 // NVRTC on the first GPU run. Skipped without g++.
 func TestKernelsCompileAsCpp(t *testing.T) {
-	gxx, err := exec.LookPath("g++")
-	if err != nil {
-		t.Skip("g++ not installed")
-	}
-	src, err := Source()
-	if err != nil {
-		t.Fatal(err)
-	}
+	gxx, src := gxxAndSource(t)
 	cmd := exec.Command(gxx, "-std=c++14", "-fsyntax-only", "-Werror=return-type", "-x", "c++", "-")
 	cmd.Stdin = bytes.NewBufferString(cudaAsCpp + src)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -68,14 +61,7 @@ int main(int argc, char** argv) {
 // codes bit for bit. NVRTC's compilation is only checked on a GPU
 // (TestGPUPackKernels). Skipped without g++.
 func TestPackKernelsRunAsCpp(t *testing.T) {
-	gxx, err := exec.LookPath("g++")
-	if err != nil {
-		t.Skip("g++ not installed")
-	}
-	src, err := Source()
-	if err != nil {
-		t.Fatal(err)
-	}
+	gxx, src := gxxAndSource(t)
 	bin := filepath.Join(t.TempDir(), "pack")
 	cmd := exec.Command(gxx, "-std=c++14", "-O1", "-w", "-x", "c++", "-o", bin, "-")
 	cmd.Stdin = bytes.NewBufferString(cudaAsCpp + src + packHarness)
@@ -106,4 +92,19 @@ func TestPackKernelsRunAsCpp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// gxxAndSource is the host C++ compiler and the kernel sources; the test
+// is skipped without g++.
+func gxxAndSource(t *testing.T) (string, string) {
+	t.Helper()
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		t.Skip("g++ not installed")
+	}
+	src, err := Source()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gxx, src
 }

@@ -86,24 +86,17 @@ func TestRulesConsistent(t *testing.T) {
 // 50.
 func configNetwork(t *testing.T, file string) *model.Network {
 	t.Helper()
-	cfg, err := config.Load(config.LoadOptions{Files: []string{file}})
-	if err != nil {
-		t.Fatal(err)
+	return editedNetwork(t, file, func(*config.Config) {})
+}
+
+// configFiles lists the shipped configurations (configs/*.yaml).
+func configFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(files) < 6 {
+		t.Fatalf("configs: %v, %v", files, err)
 	}
-	vocab := map[string]int{}
-	for name := range cfg.Model.Modalities {
-		vocab[name] = 50
-	}
-	cfg.SetDataSizes(10, vocab)
-	res, err := config.Resolve(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	net, err := model.NewNetwork(res.Network)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return net
+	return files
 }
 
 // trainingGraph builds file's network in training mode for batch 2 on a
@@ -118,10 +111,7 @@ func trainingGraph(t *testing.T, file string) *trainGraph {
 // has a GPU kernel or a documented host fallback, and that the bulk of
 // the work (GEMMs, elementwise) is on the GPU.
 func TestLoweringCoversConfigs(t *testing.T) {
-	files, err := filepath.Glob("../../configs/*.yaml")
-	if err != nil || len(files) < 6 {
-		t.Fatalf("configs: %v, %v", files, err)
-	}
+	files := configFiles(t)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			plan, err := Lower(trainingGraph(t, f).g)

@@ -126,10 +126,7 @@ func TestMachineHostReadWithoutSyncFails(t *testing.T) {
 // steps read only values bound on the host: token ids, RNG masks), so a
 // step waits for the GPU once.
 func TestConfigsSynchroniseOnce(t *testing.T) {
-	files, err := filepath.Glob("../../configs/*.yaml")
-	if err != nil || len(files) < 6 {
-		t.Fatalf("configs: %v, %v", files, err)
-	}
+	files := configFiles(t)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			tg := trainingGraph(t, f)
