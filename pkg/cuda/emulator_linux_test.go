@@ -259,28 +259,9 @@ func sourceDirectCases() []sourceDirectCase {
 			return []any{devRand(d, rng, n), devRand(d, rng, n, lohi...), devRand(d, rng, n), n}
 		}}
 	}
-	// Conv1d columns: 3 channels of 11, k 3, stride 2, pad 1, dilation 2.
-	const ch, length, k, stride, pad, dil = 3, 11, 3, 2, 1, 2
-	const outLen = (length+2*pad-dil*(k-1)-1)/stride + 1
-	cols := func(name string) sourceDirectCase {
-		return sourceDirectCase{name: name, threads: ch * k * outLen, args: func(d *fakeDevice, rng *rand.Rand) []any {
-			a, b := devRand(d, rng, ch*length), devRand(d, rng, ch*k*outLen)
-			if name == "lsf_col2im1d" {
-				a, b = b, a
-			}
-			return []any{a, b, ch, length, k, stride, pad, dil, outLen}
-		}}
-	}
 	const rows, cols2 = 5, 300 // rows longer than a block
 	return []sourceDirectCase{
 		unary("lsf_exp"), unary("lsf_gelu"), binary("lsf_gelu_grad"), binary("lsf_div", 0.5, 2),
-		{name: "lsf_add_scalar", threads: n, args: func(d *fakeDevice, rng *rand.Rand) []any {
-			return []any{devRand(d, rng, n), float32(0.75), devRand(d, rng, n), n}
-		}},
-		cols("lsf_im2col1d"), cols("lsf_col2im1d"),
-		{name: "lsf_scatter_add_cols", threads: 4 * 5, args: func(d *fakeDevice, rng *rand.Rand) []any {
-			return []any{devRand(d, rng, 4*5), devInts(d, 3, -1, 0, 3, 9), devRand(d, rng, 4*10), 4, 10, 5}
-		}},
 		{name: "lsf_sum_all", rows: 1, args: func(d *fakeDevice, rng *rand.Rand) []any {
 			return []any{devRand(d, rng, n), devRand(d, rng, 1), n}
 		}},

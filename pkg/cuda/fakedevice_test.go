@@ -911,12 +911,7 @@ var fakeKernels = map[string]func(a kargs){
 			o[i] = s * x[i]
 		}
 	},
-	"lsf_add_scalar": func(a kargs) {
-		x, s, o := a.p(0), a.f(1), a.p(2)
-		for i := range a.i(3) {
-			o[i] = x[i] + s
-		}
-	},
+
 	"lsf_pack_f16":  fakePack(FP16Bits),
 	"lsf_pack_bf16": fakePack(BF16Bits),
 	"lsf_fill": func(a kargs) {
@@ -1027,14 +1022,7 @@ var fakeKernels = map[string]func(a kargs){
 			}
 		}
 	},
-	"lsf_scatter_add_cols": func(a kargs) {
-		g, idx, dx, rows, n, m := a.p(0), a.q(1), a.p(2), a.i(3), a.i(4), a.i(5)
-		for i := 0; i < rows*m; i++ {
-			if j := int(idx[i%m]); j >= 0 {
-				dx[(i/m)*n+j] += g[i]
-			}
-		}
-	},
+
 	"lsf_gather_rows": func(a kargs) {
 		x, idx, y, rows, cols := a.p(0), a.q(1), a.p(2), a.i(3), a.i(4)
 		for i := 0; i < rows*cols; i++ {
@@ -1366,8 +1354,6 @@ var fakeKernels = map[string]func(a kargs){
 			dx[i] = gamma[ch] * rs * (g[i] - sg[ch]/n - xh*sgx[ch]/n)
 		}
 	},
-	"lsf_im2col1d": func(a kargs) { fakeIm2col1d(a, false) },
-	"lsf_col2im1d": func(a kargs) { fakeIm2col1d(a, true) },
 	"lsf_im2col2d": func(a kargs) { fakeIm2col(a, false) },
 	"lsf_col2im2d": func(a kargs) { fakeIm2col(a, true) },
 	"lsf_adam": func(a kargs) {
@@ -1394,26 +1380,6 @@ func fakeSlice(a kargs, put bool) {
 			y[at] = x[i]
 		} else {
 			y[i] = x[at]
-		}
-	}
-}
-
-// fakeIm2col1d is lsf_im2col1d (back false) and lsf_col2im1d:
-// cols[c·k + j, o] is x[c, o·stride − pad + j·dil] (0 outside x).
-func fakeIm2col1d(a kargs, back bool) {
-	src, dst := a.p(0), a.p(1)
-	ch, n, k, stride, pad, dil, outLen := a.i(2), a.i(3), a.i(4), a.i(5), a.i(6), a.i(7), a.i(8)
-	for i := 0; i < ch*k*outLen; i++ {
-		o, j, c := i%outLen, (i/outLen)%k, i/(outLen*k)
-		p := o*stride - pad + j*dil
-		inside := p >= 0 && p < n
-		switch {
-		case back && inside:
-			dst[c*n+p] += src[i]
-		case !back && inside:
-			dst[i] = src[c*n+p]
-		case !back:
-			dst[i] = 0
 		}
 	}
 }

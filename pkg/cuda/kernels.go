@@ -47,7 +47,7 @@ func Source() (string, error) {
 // against the sources.
 var KernelParams = map[string]string{
 	"lsf_add": "pppi", "lsf_sub": "pppi", "lsf_mul": "pppi", "lsf_add_row": "pppii", "lsf_mul_row": "pppii", "lsf_div_row": "pppii",
-	"lsf_scale": "pfpi", "lsf_add_scalar": "pfpi", "lsf_neg": "ppi", "lsf_square": "ppi", "lsf_log": "ppi",
+	"lsf_scale": "pfpi", "lsf_neg": "ppi", "lsf_square": "ppi", "lsf_log": "ppi",
 	"lsf_exp": "ppi", "lsf_div": "pppi", "lsf_fill": "pfi", "lsf_accum": "ppi",
 	"lsf_pack_f16": "phi", "lsf_pack_bf16": "phi",
 	"lsf_relu": "ppi", "lsf_relu_grad": "pppi", "lsf_tanh": "ppi", "lsf_tanh_grad": "pppi",
@@ -55,7 +55,7 @@ var KernelParams = map[string]string{
 	"lsf_lecun_tanh": "ppi", "lsf_lecun_tanh_grad": "pppi", "lsf_gelu": "ppi", "lsf_gelu_grad": "pppi",
 	"lsf_heaviside": "ppi", "lsf_spike_grad": "pppiiff", "lsf_lif_seq_forward": "ppppppiiiiiiff", "lsf_lif_seq_backward": "pppppppiiiiiiffiff",
 	"lsf_sum_rows": "ppii", "lsf_sum_mid": "ppiiif", "lsf_sum_all": "ppi", "lsf_broadcast_mid": "ppiiif",
-	"lsf_channel_sum": "ppiii", "lsf_add_channel": "ppiii", "lsf_gather_cols": "pqpiii", "lsf_scatter_add_cols": "pqpiii",
+	"lsf_channel_sum": "ppiii", "lsf_add_channel": "ppiii", "lsf_gather_cols": "pqpiii",
 	"lsf_substitute": "ppppiiii", "lsf_mask_rows": "pppiiii", "lsf_missing_grad": "pppiiii",
 	"lsf_weighted": "pppiiif", "lsf_weighted_logit_grad": "ppppiiif", "lsf_weighted_sum_l": "pppiii", "lsf_spread_l": "pppiii",
 	"lsf_slice_get": "ppiiiii", "lsf_slice_put": "ppiiiii", "lsf_swap12": "ppiiii", "lsf_mix_rows": "pqqppiiii",
@@ -66,7 +66,6 @@ var KernelParams = map[string]string{
 	"lsf_layernorm": "ppppppiif", "lsf_layernorm_grad_x": "ppppppii", "lsf_layernorm_grad_wb": "ppppppii",
 	"lsf_softmax": "pppiii", "lsf_softmax_grad": "pppii", "lsf_xent": "pqppiii", "lsf_xent_grad": "pqpiiif",
 	"lsf_maxpool1d": "ppqiiiiii", "lsf_maxpool1d_grad": "pqpiii", "lsf_maxpool2d": "ppqiiiiiiiiiii",
-	"lsf_im2col1d": "ppiiiiiii", "lsf_col2im1d": "ppiiiiiii",
 	"lsf_im2col2d": "ppiiiiiiiiiii", "lsf_col2im2d": "ppiiiiiiiiiii",
 	"lsf_im2col3d": "ppiiiiiiiiiiiiiiiiiii", "lsf_col2im3d": "ppiiiiiiiiiiiiiiiiiii",
 	"lsf_channel_stats": "pppiii", "lsf_bn_grad_sums": "ppppppiiif", "lsf_bn_grad_x": "ppppppppiiifi", "lsf_channel_affine": "ppppppiiif", "lsf_bn_running": "ppppiff",

@@ -88,7 +88,7 @@ const (
 // training graph must match one (TestLoweringCoversConfigs).
 var rules = []Rule{
 	// Gorgonia's own ops.
-	{"gorgonia.elemBinOp:+", Kernel, []string{"lsf_add", "lsf_add_row", "lsf_add_scalar"}, "same shape, broadcast row, or scalar operand"},
+	{"gorgonia.elemBinOp:+", Kernel, []string{"lsf_add", "lsf_add_row"}, "same shape, broadcast row, or a one-value operand (lsf_add_row with a row of one)"},
 	{"gorgonia.elemBinOp:-", Kernel, []string{"lsf_sub", "lsf_neg", "lsf_add_row"}, "a one-value operand (a device scalar) via an addition of its negation, or of the negated tensor"},
 	{"gorgonia.elemBinOp:⊙", Kernel, []string{"lsf_mul", "lsf_mul_row", "lsf_scale"}, "Hadamard product; scalar operand (loss scale) via lsf_scale"},
 	{"gorgonia.elemBinOp:÷", Kernel, []string{"lsf_div", "lsf_div_row"}, "same shape, or a one-value divisor (lsf_div_row divides, as the CPU does, rather than multiplying by 1/s)"},
@@ -139,9 +139,9 @@ var rules = []Rule{
 	{"MeanAxes", Kernel, []string{"lsf_sum_mid"}, "scale 1/len"},
 	{"BroadcastMean", Kernel, []string{"lsf_broadcast_mid"}, ""},
 	{"ChannelSum", Kernel, []string{"lsf_channel_sum"}, "convolution bias gradient"},
-	{"Conv1d", BLAS, []string{"lsf_im2col1d", "lsf_im2col3d", gemm, "lsf_add_channel"}, "im2col per sample, W[OutC,C·k]·cols; dilated: the 3-D column kernel (as Conv3d)"},
-	{"Conv1dInputGrad", BLAS, []string{gemm, "lsf_col2im1d", "lsf_col2im3d"}, ""},
-	{"Conv1dWeightGrad", BLAS, []string{"lsf_im2col1d", "lsf_im2col3d", gemm}, ""},
+	{"Conv1d", BLAS, []string{"lsf_im2col2d", "lsf_im2col3d", gemm, "lsf_add_channel"}, "as a 2-D convolution of height 1 (im2col, W[OutC,C·k]·cols); dilated: the 3-D column kernel (as Conv3d)"},
+	{"Conv1dInputGrad", BLAS, []string{gemm, "lsf_col2im2d", "lsf_col2im3d"}, ""},
+	{"Conv1dWeightGrad", BLAS, []string{"lsf_im2col2d", "lsf_im2col3d", gemm}, ""},
 	{"Conv2d", BLAS, []string{"lsf_im2col2d", gemm, "lsf_add_channel"}, ""},
 	{"Conv2dInputGrad", BLAS, []string{gemm, "lsf_col2im2d"}, ""},
 	{"Conv2dWeightGrad", BLAS, []string{"lsf_im2col2d", gemm}, ""},
@@ -182,7 +182,7 @@ var rules = []Rule{
 	// pkg/modality.
 	{"modality.Swap12", Kernel, []string{"lsf_swap12"}, ""},
 	{"modality.Gather", Kernel, []string{"lsf_gather_cols"}, "STFT framing; the op's index table, read by running its CPU code once on a probe, uploaded once"},
-	{"modality.Scatter", Kernel, []string{"lsf_fill", "lsf_scatter_add_cols"}, ""},
+	{"modality.Scatter", Host, nil, "the adjoint of the STFT framing: only a gradient into the raw waveform (never: audio samples are data) needs it"},
 	{"modality.TokenWeights", Host, nil, "[B,L] pooling weights from integer token ids, no gradient: the ids are on the host with the batch"},
 	{"modality.WeightedSumL", Kernel, []string{"lsf_weighted_sum_l"}, ""},
 	{"modality.SpreadL", Kernel, []string{"lsf_spread_l"}, ""},

@@ -13,7 +13,6 @@ extern "C" __global__ void lsf_add_row(const float* a, const float* b, float* y,
 extern "C" __global__ void lsf_mul_row(const float* a, const float* b, float* y, int n, int m) { LSF_IDX y[i] = a[i] * b[i % m]; }
 extern "C" __global__ void lsf_div_row(const float* a, const float* b, float* y, int n, int m) { LSF_IDX y[i] = a[i] / b[i % m]; }
 extern "C" __global__ void lsf_scale(const float* a, float s, float* y, int n) { LSF_IDX y[i] = s * a[i]; }
-extern "C" __global__ void lsf_add_scalar(const float* a, float s, float* y, int n) { LSF_IDX y[i] = a[i] + s; }
 extern "C" __global__ void lsf_neg(const float* a, float* y, int n) { LSF_IDX y[i] = -a[i]; }
 extern "C" __global__ void lsf_square(const float* a, float* y, int n) { LSF_IDX y[i] = a[i] * a[i]; }
 extern "C" __global__ void lsf_log(const float* a, float* y, int n) { LSF_IDX y[i] = logf(a[i]); }

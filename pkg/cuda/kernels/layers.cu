@@ -190,23 +190,6 @@ extern "C" __global__ void lsf_maxpool2d(const float* x, float* y, int* arg, int
 	arg[i] = bi;
 }
 
-// im2col for 1-D convolution: x [C, L] (one sample) into cols [C·k, outLen]
-// so that the convolution is W[OutC, C·k] · cols (cuBLAS).
-extern "C" __global__ void lsf_im2col1d(const float* x, float* cols, int ch, int len, int k, int stride, int pad, int dil, int outLen) {
-	int i = blockIdx.x * blockDim.x + threadIdx.x;
-	if (i >= ch * k * outLen) return;
-	int o = i % outLen, row = i / outLen, j = row % k, c = row / k;
-	int p = o * stride - pad + j * dil;
-	cols[i] = (p >= 0 && p < len) ? x[c * len + p] : 0.f;
-}
-// col2im for the 1-D input gradient: dx[c, p] += dcols[c·k + j, o].
-extern "C" __global__ void lsf_col2im1d(const float* dcols, float* dx, int ch, int len, int k, int stride, int pad, int dil, int outLen) {
-	int i = blockIdx.x * blockDim.x + threadIdx.x;
-	if (i >= ch * k * outLen) return;
-	int o = i % outLen, row = i / outLen, j = row % k, c = row / k;
-	int p = o * stride - pad + j * dil;
-	if (p >= 0 && p < len) atomicAdd(&dx[c * len + p], dcols[i]);
-}
 // im2col for 2-D convolution: x [C, H, W] into cols [C·kh·kw, oh·ow].
 extern "C" __global__ void lsf_im2col2d(const float* x, float* cols, int ch, int h, int w, int kh, int kw, int sh, int sw, int ph, int pw, int oh, int ow) {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;

@@ -114,18 +114,12 @@ extern "C" __global__ void lsf_scatter_add_rows(const float* g, const int* idx, 
 }
 
 // Column gather: y[r, j] = x[r, idx[j]] for x [rows, n], idx [m] (0 where
-// idx < 0): modality.Gather (STFT framing). Scatter is its adjoint.
+// idx < 0): modality.Gather (STFT framing).
 extern "C" __global__ void lsf_gather_cols(const float* x, const int* idx, float* y, int rows, int n, int m) {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
 	if (i >= rows * m) return;
 	int r = i / m, j = idx[i % m];
 	y[i] = j < 0 ? 0.f : x[r * n + j];
-}
-extern "C" __global__ void lsf_scatter_add_cols(const float* g, const int* idx, float* dx, int rows, int n, int m) {
-	int i = blockIdx.x * blockDim.x + threadIdx.x;
-	if (i >= rows * m) return;
-	int r = i / m, j = idx[i % m];
-	if (j >= 0) atomicAdd(&dx[r * n + j], g[i]);
 }
 
 // Spike telemetry (model.SpikeStats over one [rows, n] spike tensor): per
