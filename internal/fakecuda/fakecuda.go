@@ -8,7 +8,9 @@
 // bindings, launches and their parameter blocks, the GEMM argument
 // mapping, copies, the trainer on a session — runs end to end on a
 // machine without a GPU. NVRTC is the real one (it must be installed):
-// the fake driver accepts its cubin but does not run it.
+// the fake driver accepts its cubin but does not run it. With
+// LSFUSE_FAKE_NOEXEC set in the environment, launches and GEMMs are
+// checked and counted but not run, so a step costs only its host side.
 package fakecuda
 
 import (
