@@ -579,7 +579,11 @@ func (d *Device) function(name string) (uintptr, error) {
 			return 0, err
 		}
 		if c := d.rt.drv.cuModuleLoadData(&d.module, unsafe.Pointer(&bin[0])); c != 0 {
-			return 0, fmt.Errorf("cuda: load module: %w", d.rt.cuErr(c))
+			var maj, min int32
+			d.rt.rtc.nvrtcVersion(&maj, &min)
+			return 0, fmt.Errorf("cuda: loading the kernels NVRTC %d.%d (%s) compiled for %s into the driver (CUDA %d.%d): %w; "+
+				"a driver older than NVRTC cannot load its output: use an NVRTC no newer than the driver (%s)",
+				maj, min, d.rt.Paths[NVRTC], d.Info.Arch(), d.rt.DriverVersion/1000, d.rt.DriverVersion%1000/10, d.rt.cuErr(c), EnvLibs)
 		}
 		runtime.KeepAlive(bin)
 	}

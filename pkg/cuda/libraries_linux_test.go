@@ -5,9 +5,12 @@ package cuda
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lsfuse/lsfuse/internal/fakecuda"
 )
 
 // envRequireLibs, when set (CI sets it), turns a missing CUDA library
@@ -129,5 +132,47 @@ func TestLoadFromEmptyNamesDriver(t *testing.T) {
 	}
 	if what == "driver" && !strings.Contains(err.Error(), filepath.Join(dir, "libcuda.so.1")) {
 		t.Errorf("%v does not list the fake driver it tried", err)
+	}
+}
+
+// TestModuleLoadErrorNamesVersions runs the backend's real host path on
+// internal/fakecuda's stand-in driver playing one older than NVRTC (its
+// cuModuleLoadData refuses the cubin): the first launch fails with an
+// error naming NVRTC's version and path, the architecture, the driver's
+// CUDA version and what to do. Skipped without g++ or NVRTC.
+func TestModuleLoadErrorNamesVersions(t *testing.T) {
+	if _, err := exec.LookPath("g++"); err != nil {
+		t.Skip("g++ not installed: no stand-in driver")
+	}
+	if _, _, err := openLibrary(NVRTC, SearchDirs("", os.Getenv)); err != nil {
+		t.Skipf("no NVRTC: %v", err)
+	}
+	src, err := Source()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := fakecuda.Build(t.TempDir(), src, KernelParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadFrom(append([]string{dir}, SearchDirs("", os.Getenv)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(r.Paths[Driver], dir) {
+		t.Fatalf("driver loaded from %s, want the stand-in in %s", r.Paths[Driver], dir)
+	}
+	d, err := r.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	t.Setenv(EnvCache, t.TempDir())
+	t.Setenv("LSFUSE_FAKE_OLD_DRIVER", "1")
+	err = d.Launch1D("lsf_fill", 1, Buffer{}, float32(1), 1)
+	for _, want := range []string{"NVRTC 1", r.Paths[NVRTC], "sm_90", "driver (CUDA 13.0)", "CUDA error 222", "no newer than the driver", EnvLibs} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
 	}
 }

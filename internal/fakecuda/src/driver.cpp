@@ -125,7 +125,9 @@ int cuMemsetD32Async(uint64_t dst, unsigned v, size_t n, void*) {
 	return 0;
 }
 // The image must be an ELF file (the cubin NVRTC built); it is not run.
+// LSFUSE_FAKE_OLD_DRIVER plays a driver older than the compiler.
 int cuModuleLoadData(void** m, const void* image) {
+	if (getenv("LSFUSE_FAKE_OLD_DRIVER")) return 222;       // CUDA_ERROR_UNSUPPORTED_PTX_VERSION
 	if (memcmp(image, "\x7f" "ELF", 4) != 0) return 200; // CUDA_ERROR_INVALID_IMAGE
 	moduleLoaded = 1;
 	*m = (void*)0x3;
