@@ -151,16 +151,21 @@ int cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
 }
 int cuGetErrorString(int, const char** s) { *s = "fake driver error"; return 0; }
 
-int cublasCreate_v2(void** h) { *h = (void*)0x4; return 0; }
+// The handle cublasCreate gives; the other calls refuse any other with
+// CUBLAS_STATUS_NOT_INITIALIZED, as cuBLAS does a null one.
+void* const blasHandle = (void*)0x4;
+int cublasCreate_v2(void** h) { *h = blasHandle; return 0; }
 int cublasDestroy_v2(void*) { return 0; }
 int cublasGetVersion_v2(void*, int* v) { *v = 130000; return 0; }
 int cublasSetStream_v2(void*, void*) { return 0; }
-int cublasSgemm_v2(void*, int ta, int tb, int m, int n, int k, const float* alpha, const float* A, int lda, const float* B,
+int cublasSgemm_v2(void* h, int ta, int tb, int m, int n, int k, const float* alpha, const float* A, int lda, const float* B,
 	int ldb, const float* beta, float* C, int ldc) {
+	if (h != blasHandle) return 1;
 	return gemm(ta, tb, m, n, k, alpha, A, 0, lda, B, 0, ldb, beta, C, ldc);
 }
-int cublasSgemmBatched(void*, int ta, int tb, int m, int n, int k, const float* alpha, const float* const A[], int lda,
+int cublasSgemmBatched(void* h, int ta, int tb, int m, int n, int k, const float* alpha, const float* const A[], int lda,
 	const float* const B[], int ldb, const float* beta, float* const C[], int ldc, int count) {
+	if (h != blasHandle) return 1;
 	for (int i = 0; i < count; i++) {
 		int s = gemm(ta, tb, m, n, k, alpha, A[i], 0, lda, B[i], 0, ldb, beta, C[i], ldc);
 		if (s) return s;
@@ -168,14 +173,16 @@ int cublasSgemmBatched(void*, int ta, int tb, int m, int n, int k, const float* 
 	return 0;
 }
 // Only float32 output and CUBLAS_COMPUTE_32F (68), as lsfuse calls it.
-int cublasGemmEx(void*, int ta, int tb, int m, int n, int k, const float* alpha, const void* A, int at, int lda, const void* B,
+int cublasGemmEx(void* h, int ta, int tb, int m, int n, int k, const float* alpha, const void* A, int at, int lda, const void* B,
 	int bt, int ldb, const float* beta, void* C, int ct, int ldc, int compute, int algo) {
+	if (h != blasHandle) return 1;
 	if (ct != 0 || compute != 68 || algo != -1) return 7;
 	return gemm(ta, tb, m, n, k, alpha, A, at, lda, B, bt, ldb, beta, (float*)C, ldc);
 }
-int cublasGemmBatchedEx(void*, int ta, int tb, int m, int n, int k, const float* alpha, const void* const A[], int at, int lda,
+int cublasGemmBatchedEx(void* h, int ta, int tb, int m, int n, int k, const float* alpha, const void* const A[], int at, int lda,
 	const void* const B[], int bt, int ldb, const float* beta, void* const C[], int ct, int ldc, int count, int compute,
 	int algo) {
+	if (h != blasHandle) return 1;
 	if (ct != 0 || compute != 68 || algo != -1) return 7;
 	for (int i = 0; i < count; i++) {
 		int s = gemm(ta, tb, m, n, k, alpha, A[i], at, lda, B[i], bt, ldb, beta, (float*)C[i], ldc);
