@@ -16,6 +16,8 @@ test-short:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags lsfuse_cuda ./cmd/lsfuse ./pkg/cuda
+	$(GO) vet -tags cudagpu ./pkg/cuda
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
