@@ -378,30 +378,17 @@ type kargs struct {
 	args []any
 }
 
-// p and q are a Buffer argument's values, cut to its N when set: a
-// kernel reading or writing past the view it was given panics.
-func (a kargs) p(i int) []float32 {
-	b := a.args[i].(Buffer)
-	v := a.d.f32(b.Ptr)
-	if b.N > 0 {
-		v = v[:b.N]
-	}
-	return v
-}
+// p, h and q are a Buffer argument's values (float32, 16-bit codes with N
+// counting them, int32), cut to its N when set: a kernel reading or
+// writing past the view it was given panics.
+func (a kargs) p(i int) []float32 { return argView(a, i, a.d.f32) }
+func (a kargs) h(i int) []uint16  { return argView(a, i, a.d.u16) }
+func (a kargs) q(i int) []int32   { return argView(a, i, a.d.i32) }
 
-// h is a 16-bit Buffer argument's values (N counts 16-bit values).
-func (a kargs) h(i int) []uint16 {
+// argView is argument i's values through view, cut to the Buffer's N.
+func argView[T any](a kargs, i int, view func(uintptr) []T) []T {
 	b := a.args[i].(Buffer)
-	v := a.d.u16(b.Ptr)
-	if b.N > 0 {
-		v = v[:b.N]
-	}
-	return v
-}
-
-func (a kargs) q(i int) []int32 {
-	b := a.args[i].(Buffer)
-	v := a.d.i32(b.Ptr)
+	v := view(b.Ptr)
 	if b.N > 0 {
 		v = v[:b.N]
 	}
