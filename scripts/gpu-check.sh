@@ -5,6 +5,11 @@
 #                                the pkg/cuda GPU test binary with CGO_ENABLED=0 (no CUDA
 #                                toolkit needed) into bin/gpu/ (git-ignored), gzipped, plus
 #                                a copy of ../shared/bench/ref_torch.py.
+#   scripts/gpu-check.sh dry     here, before spending device time: builds (as build) and the
+#                                stand-in CUDA driver (internal/fakecuda: the kernels on a CPU
+#                                emulator, needs g++ and NVRTC), then runs the run half on it at
+#                                a small size. Checks the script and the binaries, not a GPU's
+#                                numbers or speed (PyTorch's stage fails: no CUDA there).
 #   scripts/gpu-check.sh run     on the GPU machine (no Go there): builds nothing; runs the
 #                                GPU tests (kernels, the executor, the trainer on the GPU),
 #                                `lsfuse bench --device cuda`, PyTorch's reference at the
@@ -167,8 +172,17 @@ run() {
 	exit $status
 }
 
+# dry runs the run half on the stand-in driver, at a small size.
+dry() {
+	(build) >/dev/null || exit 1
+	libs=$(cd "$here" && go run ./internal/fakecuda/build -out "$bin/fakecuda") || exit 1
+	echo "== dry run on the stand-in CUDA driver in $libs (not a GPU: its numbers and times mean nothing)"
+	LSFUSE_CUDA_LIBS="$libs" BATCH=${DRY_BATCH:-8} T=${DRY_T:-4} STEPS=2 QS_EPOCHS=1 run
+}
+
 case "${1:-}" in
 build) build ;;
 run) run ;;
-*) echo "usage: $0 build|run" >&2; exit 2 ;;
+dry) dry ;;
+*) echo "usage: $0 build|run|dry" >&2; exit 2 ;;
 esac
