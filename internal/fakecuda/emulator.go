@@ -214,10 +214,9 @@ func dispatch(params map[string]string, barrier map[string]bool) string {
 // its name before the parameter list.
 var topFunction = regexp.MustCompile(`(\w+)\s*\([^()]*\)\s*$`)
 
-// BarrierKernels lists the functions of src (kernels and __device__
-// helpers) that reach __syncthreads, directly or through the helpers
-// they call.
-func BarrierKernels(src string) map[string]bool {
+// FunctionBodies maps each function defined at file scope in src
+// (comments removed) to its body, braces included.
+func FunctionBodies(src string) map[string]string {
 	code := csrc.StripComments(src)
 	bodies := map[string]string{}
 	depth, start, head := 0, 0, 0
@@ -242,6 +241,14 @@ func BarrierKernels(src string) map[string]bool {
 			}
 		}
 	}
+	return bodies
+}
+
+// BarrierKernels lists the functions of src (kernels and __device__
+// helpers) that reach __syncthreads, directly or through the helpers
+// they call.
+func BarrierKernels(src string) map[string]bool {
+	bodies := FunctionBodies(src)
 	syncs := map[string]bool{}
 	for changed := true; changed; {
 		changed = false

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/ebitengine/purego"
 
-	"github.com/lsfuse/lsfuse/internal/csrc"
 	"github.com/lsfuse/lsfuse/internal/fakecuda"
 )
 
@@ -308,9 +306,10 @@ func TestEmulatorBarrierKernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	var shared, fibers []string
-	for _, m := range regexp.MustCompile(`(?s)extern "C" __global__ void (\w+)\(.*?\n}`).FindAllStringSubmatch(csrc.StripComments(src), -1) {
-		if strings.Contains(m[0], "__shared__") {
-			shared = append(shared, m[1])
+	bodies := fakecuda.FunctionBodies(src)
+	for name := range KernelParams {
+		if strings.Contains(bodies[name], "__shared__") {
+			shared = append(shared, name)
 		}
 	}
 	for name := range KernelParams {

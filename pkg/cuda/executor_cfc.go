@@ -256,16 +256,16 @@ func (m *Machine) cfcBackward(g cfcGeom, p cfcWeights, fwd, dout, dst Buffer, ro
 			dw := take(dst, g.bu*g.bu)
 			runs = append(runs, m.gemm(true, false, g.bu, g.bu, rows, 1, da[l], g.bu, cache.at(g.bOff(l-1), 0), g.rc, dw, g.bu))
 		}
-		runs = append(runs, m.k1("lsf_sum_rows", g.bu, da[l], take(dst, g.bu), rows, g.bu))
+		runs = append(runs, m.sumRows(da[l], take(dst, g.bu), rows, g.bu))
 	}
-	runs = append(runs, m.k1("lsf_sum_rows", hs, dHd, hbSum, rows, hs))
+	runs = append(runs, m.sumRows(dHd, hbSum, rows, hs))
 	bL := cache.at(g.bOff(g.layers-1), 0)
 	for k := 0; k < g.heads; k++ {
 		runs = append(runs, m.gemm(true, false, g.u, g.bu, rows, 1, dHd.at(k*g.u, 0), hs, bL, g.rc, take(dst, g.u*g.bu), g.bu),
 			m.copyBuf(hbSum.at(k*g.u, g.u), take(dst, g.u)))
 	}
 	if pureLen > 0 {
-		runs = append(runs, m.k1("lsf_sum_rows", pureLen, part, take(dst, pureLen), rows, pureLen))
+		runs = append(runs, m.sumRows(part, take(dst, pureLen), rows, pureLen))
 	}
 	return seq(runs...), nil
 }

@@ -139,6 +139,11 @@ func (m *Machine) k1(name string, n int, args ...any) func() error {
 	return func() error { return launch1D(m.dev, name, n, args...) }
 }
 
+// sumRows is a planned lsf_sum_rows (launchSumRows): y[c] = Σ_r x[r, c].
+func (m *Machine) sumRows(x, y Buffer, rows, cols int) func() error {
+	return func() error { return launchSumRows(m.dev, x, y, rows, cols) }
+}
+
 // kRows is a planned one-block-per-row launch.
 func (m *Machine) kRows(name string, rows int, args ...any) func() error {
 	return func() error { return launchRows(m.dev, name, rows, args...) }
@@ -545,7 +550,7 @@ func lowerLinearDW(m *Machine, st *xstep) (func() error, error) {
 func lowerSumRows(m *Machine, st *xstep) (func() error, error) {
 	cols := st.out.buf.N
 	rows := st.in[0].buf.N / cols
-	return m.k1("lsf_sum_rows", cols, st.in[0].buf, st.out.buf, rows, cols), nil
+	return m.sumRows(st.in[0].buf, st.out.buf, rows, cols), nil
 }
 
 // ---- reductions and layout ----

@@ -369,7 +369,7 @@ func lowerLIF(m *Machine, st *xstep) (func() error, error) {
 		m.k1("lsf_lif_seq_backward", n, mem, st.in[1+p.parts].buf, par[0], par[1], par[2], st.out.buf.at(0, curLen), part,
 			n, p.units, p.t, p.perStep, p.reset, p.learn, p.beta, p.theta, p.kind, p.k, p.mult)}
 	if p.parts > 0 {
-		runs = append(runs, m.k1("lsf_sum_rows", pn, part, st.out.buf.at(curLen, pn), n/p.units, pn))
+		runs = append(runs, m.sumRows(part, st.out.buf.at(curLen, pn), n/p.units, pn))
 	}
 	return seq(runs...), nil
 }

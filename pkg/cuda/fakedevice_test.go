@@ -931,9 +931,13 @@ var fakeKernels = map[string]func(a kargs){
 	"lsf_sum_rows": func(a kargs) {
 		x, y, rows, cols := a.p(0), a.p(1), a.i(2), a.i(3)
 		for c := 0; c < cols; c++ {
-			var s float32
+			var part [8]float32 // lane l sums rows l, l+8, …
 			for r := 0; r < rows; r++ {
-				s += x[r*cols+c]
+				part[r%8] += x[r*cols+c]
+			}
+			var s float32
+			for _, p := range part {
+				s += p
 			}
 			y[c] = s
 		}

@@ -361,7 +361,7 @@ func TestGPUReductions(t *testing.T) {
 			sr[c] += x[r*cols+c]
 		}
 	}
-	must(t, d.Launch1D("lsf_sum_rows", cols, bx, y, rows, cols))
+	must(t, launchSumRows(d, bx, y, rows, cols))
 	near(t, "lsf_sum_rows", down(t, d, y, cols), sr, 1e-5)
 	big := randF(6, 5000, -1, 1)
 	var s float64

@@ -33,6 +33,12 @@ func launchRows(d launcher, name string, rows int, args ...any) error {
 	return d.Launch(name, [3]uint32{uint32(rows), 1, 1}, block256, args...)
 }
 
+// launchSumRows runs lsf_sum_rows over a rows × cols matrix: one block
+// per 32 columns.
+func launchSumRows(d launcher, x, y Buffer, rows, cols int) error {
+	return launchRows(d, "lsf_sum_rows", (cols+31)/32, x, y, rows, cols)
+}
+
 // pointerWords lays device addresses out as the int32 words of a device
 // array of 64-bit pointers (little-endian).
 func pointerWords(addrs []uintptr) []int32 {

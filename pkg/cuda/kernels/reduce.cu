@@ -2,13 +2,25 @@
 // means the tensor viewed as a matrix.
 
 // y[c] = Σ_r x[r, c]: Σ over the leading axes (SumLeading, LinearDB,
-// gorgonia Σ[0]); one thread per column.
+// gorgonia Σ[0], the batch sums of the LIF and CfC backward). One block of
+// 256 threads per 32 columns (launchSumRows): 8 lanes per column, lane l
+// summing rows l, l+8, l+16, …, then lane 0 adding the 8 partial sums in
+// lane order, so each column's long sum is split 8 ways and the order is
+// fixed (runs are reproducible).
 extern "C" __global__ void lsf_sum_rows(const float* x, float* y, int rows, int cols) {
-	int c = blockIdx.x * blockDim.x + threadIdx.x;
-	if (c >= cols) return;
+	__shared__ float part[8][32];
+	int k = threadIdx.x % 32, lane = threadIdx.x / 32;
+	int c = blockIdx.x * 32 + k;
 	float s = 0.f;
-	for (int r = 0; r < rows; r++) s += x[r * cols + c];
-	y[c] = s;
+	if (c < cols)
+		for (int r = lane; r < rows; r += 8) s += x[(long)r * cols + c];
+	part[lane][k] = s;
+	__syncthreads();
+	if (lane == 0 && c < cols) {
+		float t = 0.f;
+		for (int l = 0; l < 8; l++) t += part[l][k];
+		y[c] = t;
+	}
 }
 
 // Σ over the middle axis of x viewed as [outer, len, inner]:
