@@ -37,7 +37,7 @@ func bindDirect(lib Library, api any, h uintptr) error {
 			return err
 		}
 		api.cuLaunchKernel = func(f uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params, extra unsafe.Pointer) int32 {
-			return call(p, f, w(gx), w(gy), w(gz), w(bx), w(by), w(bz), w(shared), stream, uintptr(params), uintptr(extra))
+			return call(p, f, uarg(gx), uarg(gy), uarg(gz), uarg(bx), uarg(by), uarg(bz), uarg(shared), stream, uintptr(params), uintptr(extra))
 		}
 	case *blasAPI:
 		ps := map[string]uintptr{}
@@ -49,16 +49,16 @@ func bindDirect(lib Library, api any, h uintptr) error {
 			ps[n] = p
 		}
 		api.cublasSgemm = func(h uintptr, ta, tb, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc int32) int32 {
-			return call(ps["cublasSgemm"], h, i(ta), i(tb), i(m), i(n), i(k), fp(alpha), a, i(lda), b, i(ldb), fp(beta), c, i(ldc))
+			return call(ps["cublasSgemm"], h, iarg(ta), iarg(tb), iarg(m), iarg(n), iarg(k), parg(alpha), a, iarg(lda), b, iarg(ldb), parg(beta), c, iarg(ldc))
 		}
 		api.cublasSgemmBatched = func(h uintptr, ta, tb, m, n, k int32, alpha *float32, a uintptr, lda int32, b uintptr, ldb int32, beta *float32, c uintptr, ldc, count int32) int32 {
-			return call(ps["cublasSgemmBatched"], h, i(ta), i(tb), i(m), i(n), i(k), fp(alpha), a, i(lda), b, i(ldb), fp(beta), c, i(ldc), i(count))
+			return call(ps["cublasSgemmBatched"], h, iarg(ta), iarg(tb), iarg(m), iarg(n), iarg(k), parg(alpha), a, iarg(lda), b, iarg(ldb), parg(beta), c, iarg(ldc), iarg(count))
 		}
 		api.cublasGemmEx = func(h uintptr, ta, tb, m, n, k int32, alpha *float32, a uintptr, atype, lda int32, b uintptr, btype, ldb int32, beta *float32, c uintptr, ctype, ldc, compute, algo int32) int32 {
-			return call(ps["cublasGemmEx"], h, i(ta), i(tb), i(m), i(n), i(k), fp(alpha), a, i(atype), i(lda), b, i(btype), i(ldb), fp(beta), c, i(ctype), i(ldc), i(compute), i(algo))
+			return call(ps["cublasGemmEx"], h, iarg(ta), iarg(tb), iarg(m), iarg(n), iarg(k), parg(alpha), a, iarg(atype), iarg(lda), b, iarg(btype), iarg(ldb), parg(beta), c, iarg(ctype), iarg(ldc), iarg(compute), iarg(algo))
 		}
 		api.cublasGemmBatchedEx = func(h uintptr, ta, tb, m, n, k int32, alpha *float32, a uintptr, atype, lda int32, b uintptr, btype, ldb int32, beta *float32, c uintptr, ctype, ldc, count, compute, algo int32) int32 {
-			return call(ps["cublasGemmBatchedEx"], h, i(ta), i(tb), i(m), i(n), i(k), fp(alpha), a, i(atype), i(lda), b, i(btype), i(ldb), fp(beta), c, i(ctype), i(ldc), i(count), i(compute), i(algo))
+			return call(ps["cublasGemmBatchedEx"], h, iarg(ta), iarg(tb), iarg(m), iarg(n), iarg(k), parg(alpha), a, iarg(atype), iarg(lda), b, iarg(btype), iarg(ldb), parg(beta), c, iarg(ctype), iarg(ldc), iarg(count), iarg(compute), iarg(algo))
 		}
 	}
 	return nil
@@ -71,8 +71,8 @@ func call(p uintptr, args ...uintptr) int32 {
 	return int32(r)
 }
 
-// w, i and fp turn arguments into machine words: an unsigned int, a
-// sign-extended int, a pointer to a float.
-func w(v uint32) uintptr    { return uintptr(v) }
-func i(v int32) uintptr     { return uintptr(int64(v)) }
-func fp(v *float32) uintptr { return uintptr(unsafe.Pointer(v)) }
+// uarg, iarg and parg turn arguments into machine words: an unsigned
+// int, a sign-extended int, a pointer to a float.
+func uarg(v uint32) uintptr   { return uintptr(v) }
+func iarg(v int32) uintptr    { return uintptr(int64(v)) }
+func parg(v *float32) uintptr { return uintptr(unsafe.Pointer(v)) }
