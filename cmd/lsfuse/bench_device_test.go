@@ -45,6 +45,7 @@ func (*hostExec) DownloadGrads() error                                  { return
 func (*hostExec) UploadGrads() error                                    { return nil }
 func (*hostExec) ZeroGrads(...*G.Node) error                            { return errHostExec }
 func (*hostExec) ScaleGrads(float64, ...*G.Node) error                  { return errHostExec }
+func (*hostExec) GradSumSquares(float64) (float64, error)               { return 0, errHostExec }
 func (*hostExec) SetAdamState(*G.Node, []float32, []float32, int) error { return errHostExec }
 func (*hostExec) AdamState(*G.Node) ([]float32, []float32, int, error) {
 	return nil, nil, 0, errHostExec

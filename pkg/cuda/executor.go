@@ -76,6 +76,9 @@ type Machine struct {
 	out    []*slot // fetched nodes
 	owned  []Buffer
 	byNode map[*G.Node]*gradAcc
+	// sumSq holds GradSumSquares' per-tensor sums (allocated at its
+	// first call).
+	sumSq Buffer
 }
 
 // slot is a node's device buffer and, when the host needs it, its host
@@ -661,6 +664,41 @@ func (m *Machine) ScaleGrads(s float64, nodes ...*G.Node) error {
 	return m.eachGrad(nodes, func(a *gradAcc) error {
 		return launch1D(m.dev, "lsf_scale", a.acc.N, a.acc, float32(s), a.acc, a.acc.N)
 	})
+}
+
+// GradSumSquares returns Σ (s·g)² over every element of every gradient
+// accumulator, summed on the device per tensor (lsf_sum_sq) and over the
+// tensors in float64 on the host: the squared global norm of the
+// gradients scaled by s, and non-finite when any gradient is. Only the
+// per-tensor sums are downloaded; the gradients stay on the device.
+func (m *Machine) GradSumSquares(s float64) (float64, error) {
+	if len(m.grads) == 0 {
+		return 0, nil
+	}
+	if m.sumSq.N < len(m.grads) {
+		buf, err := m.dev.Alloc(len(m.grads))
+		if err != nil {
+			return 0, err
+		}
+		m.sumSq = buf
+		m.owned = append(m.owned, buf)
+	}
+	k := 0
+	if err := m.eachGrad(nil, func(a *gradAcc) error {
+		k++
+		return launchRows(m.dev, "lsf_sum_sq", 1, a.acc, m.sumSq.at(k-1, 1), a.acc.N, float32(s))
+	}); err != nil {
+		return 0, err
+	}
+	parts := make([]float32, len(m.grads))
+	if err := download(m.dev, parts, m.sumSq); err != nil {
+		return 0, err
+	}
+	total := 0.0
+	for _, p := range parts {
+		total += float64(p)
+	}
+	return total, nil
 }
 
 // eachGrad calls f for the accumulators of nodes (all when empty),

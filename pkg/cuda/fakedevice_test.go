@@ -38,6 +38,8 @@ type fakeDevice struct {
 	syncs, held, maxHeld int
 	// unheld counts launches and GEMMs issued outside a hold.
 	unheld int
+	// downloaded counts the values copied to the host.
+	downloaded int
 	// source, when set, runs every launch on the compiled kernel sources
 	// (the C++ emulator) instead of the Go transcriptions of fakeKernels.
 	source sourceRunner
@@ -207,6 +209,7 @@ func (d *fakeDevice) downloadAsync(dst []float32, b Buffer) error {
 	if len(dst) > b.N {
 		return fmt.Errorf("fake: download of %d from %d", len(dst), b.N)
 	}
+	d.downloaded += len(dst)
 	vals := append([]float32(nil), d.f32(b.Ptr)[:len(dst)]...)
 	for i := range dst {
 		dst[i] = float32(math.NaN())
@@ -960,6 +963,20 @@ var fakeKernels = map[string]func(a kargs){
 			s += x[i]
 		}
 		y[0] = s
+	},
+	"lsf_sum_sq": func(a kargs) {
+		x, y, n, sc := a.p(0), a.p(1), a.i(2), a.f(3)
+		var part [256]float32 // thread t sums i ≡ t mod 256, then a tree
+		for i := range n {
+			v := sc * x[i]
+			part[i%256] += v * v
+		}
+		for w := 128; w > 0; w >>= 1 {
+			for t := range w {
+				part[t] += part[t+w]
+			}
+		}
+		y[0] = part[0]
 	},
 	"lsf_broadcast_mid": func(a kargs) {
 		g, y, outer, n, inner, scale := a.p(0), a.p(1), a.i(2), a.i(3), a.i(4), a.f(5)

@@ -54,7 +54,7 @@ var KernelParams = map[string]string{
 	"lsf_sigmoid": "ppi", "lsf_sigmoid_grad": "pppi", "lsf_silu": "ppi", "lsf_silu_grad": "pppi",
 	"lsf_lecun_tanh": "ppi", "lsf_lecun_tanh_grad": "pppi", "lsf_gelu": "ppi", "lsf_gelu_grad": "pppi",
 	"lsf_heaviside": "ppi", "lsf_spike_grad": "pppiiff", "lsf_lif_seq_forward": "ppppppiiiiiiff", "lsf_lif_seq_backward": "pppppppiiiiiiffiff",
-	"lsf_sum_rows": "ppii", "lsf_sum_mid": "ppiiif", "lsf_sum_all": "ppi", "lsf_broadcast_mid": "ppiiif",
+	"lsf_sum_rows": "ppii", "lsf_sum_mid": "ppiiif", "lsf_sum_all": "ppi", "lsf_sum_sq": "ppif", "lsf_broadcast_mid": "ppiiif",
 	"lsf_channel_sum": "ppiii", "lsf_add_channel": "ppiii", "lsf_gather_cols": "pqpiii",
 	"lsf_substitute": "ppppiiii", "lsf_mask_rows": "pppiiii", "lsf_missing_grad": "pppiiii",
 	"lsf_weighted": "pppiiif", "lsf_weighted_logit_grad": "ppppiiif", "lsf_weighted_sum_l": "pppiii", "lsf_spread_l": "pppiii",

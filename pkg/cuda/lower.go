@@ -209,6 +209,7 @@ var SupportKernels = map[string]string{
 	"lsf_accum":     "adds a step's gradients into the bound ones (DESIGN.md fact 4: RunAll adds)",
 	"lsf_adam":      "in-place Adam update, zeroing the gradient",
 	"lsf_fill":      "zeroes gradients and outputs",
+	"lsf_sum_sq":    "per-tensor sums of squares of the gradients for the trainer's finite check and clipping (Machine.GradSumSquares): the gradients stay on the device",
 	"lsf_pack_f16":  "mixed precision fp16: packs both inputs of every cuBLAS call into 16-bit scratch buffers for cublasGemmEx (MixedPrecision)",
 	"lsf_pack_bf16": "mixed precision bf16: as lsf_pack_f16",
 }

@@ -88,6 +88,7 @@ type trainCase struct {
 	stopAt   int // a hook fails after this many micro-batches (0: never)
 	failWith error
 	net      *model.Network // nil: bench-small with 2 spike steps
+	onStep   func(train.StepInfo) // called after every micro-batch (nil: nothing)
 }
 
 func benchSmallNet(t *testing.T) *model.Network {
@@ -123,6 +124,9 @@ func (c trainCase) fitOn(t *testing.T, dev train.Device) trainRun {
 	seen := 0
 	hook := train.HookFuncs{Step: func(i train.StepInfo) error {
 		out.losses = append(out.losses, i.Loss)
+		if c.onStep != nil {
+			c.onStep(i)
+		}
 		if i.Skipped {
 			out.skipped++
 		}
@@ -254,6 +258,46 @@ func TestTrainerOnDeviceAccumulationAndSkip(t *testing.T) {
 		t.Fatal("the NaN sample skipped no step on the CPU: the skip path is not exercised")
 	}
 	sameRun(t, "device vs cpu", c.fitOn(t, fakeTrainDevice()), cpu, 2e-4)
+}
+
+// TestTrainerOnDeviceGradientsStayOnDevice: with Adam, no accumulation
+// and one process, a step's gradients never leave the device: the
+// trainer unscales (dynamic loss scaling), checks for non-finite values
+// (a NaN sample's step is skipped), clips (clip_norm small enough to
+// clip every step) and steps from the per-tensor sums of squares alone
+// (Machine.GradSumSquares), and the run matches the CPU's. Each step
+// downloads far fewer values than the gradients hold.
+func TestTrainerOnDeviceGradientsStayOnDevice(t *testing.T) {
+	tr := newDigits(10, 1)
+	tr.nanAt = 5
+	cfg := smallTrainConfig()
+	cfg.ClipNorm = 0.05
+	cfg.EarlyStop.StopOnNonFinite = false
+	cfg.LossScale = train.LossScaleConfig{Enabled: true, Init: 1024, GrowthInterval: 3}
+	c := trainCase{cfg: cfg, tr: tr, val: newDigits(6, 2)}
+	cpu := c.fitOn(t, nil)
+	if cpu.skipped == 0 {
+		t.Fatal("the NaN sample skipped no step on the CPU: the skip path is not exercised")
+	}
+	dev := newFakeDevice()
+	// Values downloaded between two micro-batches of one epoch (no
+	// checkpoint or validation between them).
+	var marks []int
+	c.onStep = func(train.StepInfo) { marks = append(marks, dev.downloaded) }
+	got := c.fitOn(t, TrainDevice(newSession(dev, nil)))
+	sameRun(t, "device-resident gradients vs cpu", got, cpu, 2e-4)
+	params := 0
+	for _, w := range got.weights {
+		params += len(w)
+	}
+	if len(marks) < 2 {
+		t.Fatalf("%d micro-batches", len(marks))
+	}
+	if step := marks[1] - marks[0]; step*100 > params {
+		t.Errorf("the second micro-batch downloaded %d values for %d parameters: the gradients left the device", step, params)
+	} else {
+		t.Logf("the second micro-batch downloaded %d values (loss, output, spike statistics, sums of squares) for %d parameters", step, params)
+	}
 }
 
 // errStop is the error a test hook interrupts a run with.

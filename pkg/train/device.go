@@ -51,6 +51,10 @@ type Executor interface {
 	// (all learnables when empty).
 	ZeroGrads(nodes ...*G.Node) error
 	ScaleGrads(s float64, nodes ...*G.Node) error
+	// GradSumSquares returns Σ (s·g)² over every element of every
+	// learnable's device gradient (the squared global norm after scaling
+	// by s; non-finite when a gradient is), without downloading them.
+	GradSumSquares(s float64) (float64, error)
 	// AdamStep applies one Adam update (cfg as given, defaults filled) to
 	// nodes from their device gradients and zeroes those gradients.
 	AdamStep(cfg AdamConfig, nodes ...*G.Node) error
@@ -157,6 +161,31 @@ func (t *Trainer) pushAdam(g *trainGraph) error {
 		}
 		if err := g.exec.SetAdamState(w, narrow(m), narrow(a.v[name]), a.step[name]); err != nil {
 			return fmt.Errorf("device: restoring the adam state of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// updateOnDevice scales g's device gradients by s (unscaling and
+// clipping) and steps each learning-rate group with Adam on the device at
+// lr × its multiplier; a group with multiplier 0 (frozen) has its
+// gradients zeroed instead. Every device gradient is zero afterwards.
+func (t *Trainer) updateOnDevice(g *trainGraph, s, lr float64) error {
+	adam := t.opt.(*Adam)
+	if err := g.exec.ScaleGrads(s); err != nil {
+		return err
+	}
+	for _, grp := range g.groups {
+		if grp.mult == 0 {
+			if err := g.exec.ZeroGrads(grp.nodes...); err != nil {
+				return err
+			}
+			continue
+		}
+		cfg := adam.cfg
+		cfg.LR = lr * grp.mult
+		if err := g.exec.AdamStep(cfg, grp.nodes...); err != nil {
+			return err
 		}
 	}
 	return nil

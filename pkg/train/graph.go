@@ -28,6 +28,10 @@ type trainGraph struct {
 	// groups partitions learn by learning-rate multiplier (set by the
 	// trainer).
 	groups []lrGroup
+	// deviceGrads keeps the gradients on the device after a run (set by
+	// the trainer when the whole step can run there: see
+	// Trainer.stepOnDevice); the host's w.Grad() then stays zero.
+	deviceGrads bool
 }
 
 // buildTrainGraph builds the training graph for batch samples, seeding
@@ -93,9 +97,9 @@ func (tg *trainGraph) run(feed model.Feed, scale float64) (loss float64, out []f
 	return readLossOutput(tg.mg)
 }
 
-// gradsToHost reads a device run's spike statistics and moves its
-// gradients into the host's w.Grad(), zeroing the device accumulators
-// (nothing on the CPU). The host gradients are zero before every run (the
+// gradsToHost reads a device run's spike statistics and, unless they stay
+// on the device (deviceGrads), moves its gradients into the host's
+// w.Grad(), zeroing the device accumulators (nothing on the CPU). The host gradients are zero before every run (the
 // trainer zeroes them after accumulating or stepping), so the download
 // equals the CPU's accumulation into them.
 func (tg *trainGraph) gradsToHost() error {
@@ -106,10 +110,24 @@ func (tg *trainGraph) gradsToHost() error {
 	if err := x.Read(tg.stats...); err != nil {
 		return err
 	}
+	if tg.deviceGrads {
+		return nil
+	}
 	if err := x.DownloadGrads(); err != nil {
 		return err
 	}
 	return x.ZeroGrads()
+}
+
+// zeroGrads discards the run's gradients: the host's, and the device's
+// when they stay there.
+func (tg *trainGraph) zeroGrads() error {
+	if tg.deviceGrads {
+		if err := tg.exec.ZeroGrads(); err != nil {
+			return err
+		}
+	}
+	return ZeroGrads(tg.learn)
 }
 
 func (tg *trainGraph) close() {

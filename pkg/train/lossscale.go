@@ -51,15 +51,25 @@ func (s *LossScaler) Unscale(nodes G.Nodes, extra float64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if !s.observe(finite) {
+		return false, ZeroGrads(nodes)
+	}
+	return true, nil
+}
+
+// observe counts a step whose unscaled gradients were finite or not: a
+// non-finite one halves Scale (and returns false: the step is skipped),
+// a run of GrowthInterval good ones doubles it.
+func (s *LossScaler) observe(finite bool) bool {
 	if !finite {
 		s.Scale *= s.Backoff
 		s.good = 0
-		return false, ZeroGrads(nodes)
+		return false
 	}
 	s.good++
 	if s.good >= s.GrowthInterval {
 		s.Scale *= s.Growth
 		s.good = 0
 	}
-	return true, nil
+	return true
 }

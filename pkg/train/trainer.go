@@ -454,6 +454,8 @@ func (t *Trainer) graph(size int) (*trainGraph, error) {
 		return nil, err
 	}
 	g.groups = lrGroups(g.learn, t.cfg.ModalityLR)
+	_, adam := t.opt.(*Adam)
+	g.deviceGrads = g.exec != nil && adam && t.cfg.AccumSteps == 1 && t.comm.Size() == 1 && t.inject == nil
 	t.graphs[size] = g
 	t.noisy, t.built = g.noisy, true
 	return g, nil
@@ -508,7 +510,7 @@ func (r *run) replayNoise(e, k int) error {
 		if _, _, err := g.run(feed, 1); err != nil {
 			return err
 		}
-		if err := ZeroGrads(g.learn); err != nil {
+		if err := g.zeroGrads(); err != nil {
 			return err
 		}
 		done++
@@ -558,7 +560,7 @@ func (r *run) batch(b data.Batch, stg stage) (StepInfo, error) {
 		return StepInfo{}, err
 	}
 	if !finite(loss) && cfg.EarlyStop.StopOnNonFinite {
-		_ = ZeroGrads(g.learn)
+		_ = g.zeroGrads()
 		return StepInfo{}, fmt.Errorf("training loss is %v at step %d: the run diverged; lower train.lr, set train.clip_norm, or enable train.loss_scale (or set train.early_stop.stop_on_non_finite false to skip such steps)",
 			loss, t.st.Step+1)
 	}
@@ -671,6 +673,9 @@ func (t *Trainer) accumulate(learn G.Nodes) error {
 // rate group. It returns the gradient norm before clipping.
 func (r *run) step(g *trainGraph, lr float64) (norm float64, skipped bool, err error) {
 	t := r.t
+	if g.deviceGrads {
+		return r.stepOnDevice(g, lr)
+	}
 	if t.cfg.AccumSteps > 1 {
 		for _, n := range g.learn {
 			_, gr, err := valueAndGrad(n)
@@ -706,7 +711,54 @@ func (r *run) step(g *trainGraph, lr float64) (norm float64, skipped bool, err e
 		if err = t.update(g, lr); err != nil {
 			return 0, false, err
 		}
+	}
+	return norm, !ok, t.closeWindow(ok)
+}
+
+// stepOnDevice is step for a window whose gradients stayed on the device
+// (trainGraph.deviceGrads: Adam on a device, no accumulation, one
+// process): only the per-tensor sums of squares come to the host. The
+// gradients are unscaled by 1/(Scale·window weight), checked for
+// non-finite values and clipped to ClipNorm by one scaling on the device
+// (the CPU path's ScaleGrads, GlobalNorm and ClipGlobalNorm, with the
+// squares summed in float32 per tensor), then each learning-rate group
+// takes its Adam step there.
+func (r *run) stepOnDevice(g *trainGraph, lr float64) (norm float64, skipped bool, err error) {
+	t := r.t
+	ok := false
+	if t.st.WindowBad {
+		err = g.exec.ZeroGrads()
 	} else {
+		w := float64(t.st.WindowWeight)
+		if w <= 0 {
+			w = 1
+		}
+		s := 1 / (t.scaler.Scale * w)
+		var sq float64
+		if sq, err = g.exec.GradSumSquares(s); err != nil {
+			return 0, false, err
+		}
+		if ok = t.scaler.observe(!math.IsNaN(sq) && !math.IsInf(sq, 0)); !ok {
+			err = g.exec.ZeroGrads()
+		} else {
+			norm = math.Sqrt(sq)
+			if c := t.cfg.ClipNorm; c > 0 && norm > c {
+				s *= c / (norm + 1e-6)
+			}
+			err = t.updateOnDevice(g, s, lr)
+		}
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return norm, !ok, t.closeWindow(ok)
+}
+
+// closeWindow counts a window's step (skipped unless ok) and starts the
+// next window. A non-finite gradient without loss scaling ends the run
+// when StopOnNonFinite asks for it.
+func (t *Trainer) closeWindow(ok bool) error {
+	if !ok {
 		t.st.Skipped++
 	}
 	t.st.Step++
@@ -715,9 +767,9 @@ func (r *run) step(g *trainGraph, lr float64) (norm float64, skipped bool, err e
 	if bad && !t.cfg.LossScale.Enabled && t.cfg.EarlyStop.StopOnNonFinite {
 		// Without loss scaling nothing can overflow: a non-finite gradient
 		// with a finite loss is bad input or a numerical fault.
-		return 0, true, fmt.Errorf("gradients are not finite at step %d although the loss is: check the inputs for NaN/Inf, lower train.lr or set train.clip_norm (or set train.early_stop.stop_on_non_finite false to skip such steps)", t.st.Step)
+		return fmt.Errorf("gradients are not finite at step %d although the loss is: check the inputs for NaN/Inf, lower train.lr or set train.clip_norm (or set train.early_stop.stop_on_non_finite false to skip such steps)", t.st.Step)
 	}
-	return norm, !ok, nil
+	return nil
 }
 
 // spikeRates reads every modality's spiking-layer firing rates from a run

@@ -49,6 +49,20 @@ extern "C" __global__ void lsf_sum_all(const float* x, float* y, int n) {
 	if (threadIdx.x == 0) y[0] = part[0];
 }
 
+// y[0] = Σ (s·x[i])² over n values, one block of 256 threads: a gradient's
+// contribution to the global norm after unscaling (Machine.GradSumSquares;
+// a non-finite value gives a non-finite sum).
+extern "C" __global__ void lsf_sum_sq(const float* x, float* y, int n, float s) {
+	__shared__ float part[256];
+	float q = 0.f;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		float v = s * x[i];
+		q += v * v;
+	}
+	float t = lsf_block_sum(q, part);
+	if (threadIdx.x == 0) y[0] = t;
+}
+
 // The adjoint of lsf_sum_mid: y[o, j, k] = scale·g[o, k] (BroadcastMean,
 // gorgonia Repeat).
 extern "C" __global__ void lsf_broadcast_mid(const float* g, float* y, int outer, int len, int inner, float scale) {
