@@ -87,7 +87,7 @@ type trainCase struct {
 	resume   string
 	stopAt   int // a hook fails after this many micro-batches (0: never)
 	failWith error
-	net      *model.Network // nil: bench-small with 2 spike steps
+	net      *model.Network       // nil: bench-small with 2 spike steps
 	onStep   func(train.StepInfo) // called after every micro-batch (nil: nothing)
 }
 
