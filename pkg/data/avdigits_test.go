@@ -19,6 +19,30 @@ import (
 // `make testdata`, see mk/data.mk).
 const committedAVDigits = "../../testdata/avdigits"
 
+// openCommitted opens the manifest.csv of the committed subset in dir
+// with cfg (its Path set here), checks that it has rows rows, and returns
+// its dataset (statistics fitted on every row) and the CSV rows.
+func openCommitted(t *testing.T, dir string, cfg ManifestConfig, rows int) (*ManifestDataset, []map[string]string) {
+	t.Helper()
+	cfg.Path = filepath.Join(dir, "manifest.csv")
+	m, err := OpenManifest(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != rows {
+		t.Fatalf("%s: %d rows, want %d", cfg.Path, m.Len(), rows)
+	}
+	stats, err := m.FitStats(rowIndices(m.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := m.Dataset(stats, DatasetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds, readManifestCSV(t, cfg.Path)
+}
+
 // readManifestCSV returns a generated manifest's rows as column → value maps.
 func readManifestCSV(t *testing.T, path string) []map[string]string {
 	t.Helper()

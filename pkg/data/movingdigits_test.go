@@ -274,36 +274,23 @@ func TestMovingDigitsConfigErrors(t *testing.T) {
 // configs/audio_video.yaml reads it.
 func TestCommittedMovingDigits(t *testing.T) {
 	c := generatedConfig[MovingDigitsConfig](t, committedMovingDigits)
-	m, err := OpenManifest(ManifestConfig{
-		Path: filepath.Join(committedMovingDigits, "manifest.csv"),
+	if c.Size != 32 || c.Frames != 8 {
+		t.Fatalf("config %+v", c)
+	}
+	ds, rows := openCommitted(t, committedMovingDigits, ManifestConfig{
 		Columns: map[string]ColumnSpec{
 			"video": {Kind: KindVideo, Video: VideoConfig{Frames: c.Frames, Channels: 1, Height: c.Size, Width: c.Size}},
 			"audio": {Kind: KindAudio, Audio: AudioConfig{SampleRate: c.Speech.SampleRate, Length: int(c.Speech.MaxSeconds * float64(c.Speech.SampleRate))}},
 		},
 		LabelColumn: "label_direction",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Len() != c.Train+c.Test || c.Size != 32 || c.Frames != 8 {
-		t.Fatalf("%d rows, config %+v", m.Len(), c)
-	}
-	stats, err := m.FitStats(rowIndices(m.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := m.Dataset(stats, DatasetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := readManifestCSV(t, filepath.Join(committedMovingDigits, "manifest.csv"))
+	}, c.Train+c.Test)
 	for i, row := range rows {
 		checkMovingRow(t, i, row, c.Size)
 		s, err := ds.Get(i)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if stats.Categories[s.Label.Class] != row["label_direction"] || !slices.Equal(s.Inputs["video"].Shape, []int{8, 1, 32, 32}) {
+		if ds.stats.Categories[s.Label.Class] != row["label_direction"] || !slices.Equal(s.Inputs["video"].Shape, []int{8, 1, 32, 32}) {
 			t.Fatalf("row %d: class %d (%s), video %v", i, s.Label.Class, row["label_direction"], s.Inputs["video"].Shape)
 		}
 		// The ink's centroid moves from the first frame to the last as the

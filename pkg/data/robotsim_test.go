@@ -223,29 +223,13 @@ func TestRobotConfigErrors(t *testing.T) {
 // reads it: channels-first sensor series and 7-vector labels.
 func TestCommittedRobot(t *testing.T) {
 	c := generatedConfig[RobotConfig](t, committedRobot)
-	m, err := OpenManifest(ManifestConfig{
-		Path: filepath.Join(committedRobot, "manifest.csv"),
+	ds, rows := openCommitted(t, committedRobot, ManifestConfig{
 		Columns: map[string]ColumnSpec{
 			"camera":  {Kind: KindImage, Image: ImageConfig{Channels: 3, Height: c.ImageSize, Width: c.ImageSize}},
 			"sensors": {Kind: KindSensor, Sensor: SensorConfig{TimeColumn: "t", Channels: RobotSensorChannels, Length: c.Steps, Normalize: "dataset"}},
 		},
 		LabelColumn: "action", LabelKind: LabelVector, NormalizeLabel: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Len() != c.Train+c.Test {
-		t.Fatalf("%d rows, config %+v", m.Len(), c)
-	}
-	stats, err := m.FitStats(rowIndices(m.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := m.Dataset(stats, DatasetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := readManifestCSV(t, filepath.Join(committedRobot, "manifest.csv"))
+	}, c.Train+c.Test)
 	for i, row := range rows {
 		s, err := ds.Get(i)
 		if err != nil {
@@ -256,7 +240,7 @@ func TestCommittedRobot(t *testing.T) {
 		}
 		// The label is the standardised action.
 		grip, _ := strconv.ParseFloat(strings.Fields(row["action"])[6], 64)
-		if want := (grip - stats.Label.Mean[6]) / stats.Label.Std[6]; math.Abs(float64(s.Label.Vector[6])-want) > 1e-4 {
+		if want := (grip - ds.stats.Label.Mean[6]) / ds.stats.Label.Std[6]; math.Abs(float64(s.Label.Vector[6])-want) > 1e-4 {
 			t.Fatalf("row %d: label grip %v, want %v", i, s.Label.Vector[6], want)
 		}
 	}

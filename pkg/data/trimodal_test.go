@@ -190,8 +190,7 @@ func TestTriModalConfigErrors(t *testing.T) {
 // reads it: empty cells are absent modalities.
 func TestCommittedTriModal(t *testing.T) {
 	c := generatedConfig[TriModalConfig](t, committedTriModal)
-	m, err := OpenManifest(ManifestConfig{
-		Path: filepath.Join(committedTriModal, "manifest.csv"),
+	ds, rows := openCommitted(t, committedTriModal, ManifestConfig{
 		Columns: map[string]ColumnSpec{
 			"image": {Kind: KindImage, Modality: "vision", Optional: true, Image: ImageConfig{Channels: 1, Height: 28, Width: 28}},
 			"audio": {Kind: KindAudio, Optional: true, Audio: AudioConfig{SampleRate: c.Speech.SampleRate, Length: int(c.Speech.MaxSeconds * float64(c.Speech.SampleRate))}},
@@ -199,22 +198,7 @@ func TestCommittedTriModal(t *testing.T) {
 		},
 		LabelColumn:  "label",
 		LabelClasses: []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Len() != c.Train+c.Test {
-		t.Fatalf("%d rows, config %+v", m.Len(), c)
-	}
-	stats, err := m.FitStats(rowIndices(m.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := m.Dataset(stats, DatasetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := readManifestCSV(t, filepath.Join(committedTriModal, "manifest.csv"))
+	}, c.Train+c.Test)
 	absent := 0
 	for i, row := range rows {
 		s, err := ds.Get(i)

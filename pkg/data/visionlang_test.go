@@ -303,30 +303,14 @@ func TestCommittedVisionLang(t *testing.T) {
 	if !slices.Equal(meta.Summary.Classes, VisionLangAnswers) || meta.Config.Source != VisionLangBoth || !meta.Config.Glosses {
 		t.Fatalf("metadata %+v", meta)
 	}
-	m, err := OpenManifest(ManifestConfig{
-		Path: filepath.Join(committedVisionLang, "manifest.csv"),
+	ds, rows := openCommitted(t, committedVisionLang, ManifestConfig{
 		Columns: map[string]ColumnSpec{
 			"image":    {Kind: KindImage, Modality: "vision", Image: ImageConfig{Channels: 1, Height: 28, Width: 28}},
 			"question": {Kind: KindText, Modality: "text", Text: TextConfig{Tokenizer: "word", Length: 10, Vocab: VocabConfig{Lowercase: true}}},
 		},
 		LabelColumn:  "answer",
 		LabelClasses: VisionLangAnswers,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Len() != meta.Config.Train+meta.Config.Test {
-		t.Fatalf("%d rows, metadata says %d + %d", m.Len(), meta.Config.Train, meta.Config.Test)
-	}
-	stats, err := m.FitStats(rowIndices(m.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := m.Dataset(stats, DatasetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := readManifestCSV(t, filepath.Join(committedVisionLang, "manifest.csv"))
+	}, meta.Config.Train+meta.Config.Test)
 	for i, row := range rows {
 		s, err := ds.Get(i)
 		if err != nil {
